@@ -1,0 +1,27 @@
+// Tests run the TypeScript sources directly (swc strips types; `pnpm typecheck` checks
+// them), so no build is needed first. The packed builds are tested separately.
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+        module: { type: 'commonjs' },
+        sourceMaps: 'inline',
+      },
+    ],
+  },
+  moduleNameMapper: {
+    '^@tierlimit/(core|express|koa|fastify)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@tierlimit/example-shared$': '<rootDir>/examples/shared/src/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.cjs'],
+  testTimeout: 30_000,
+  // Servers and child processes are closed by each suite; a leak should fail loudly, not hang.
+  forceExit: false,
+};
