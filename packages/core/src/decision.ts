@@ -1,0 +1,88 @@
+/**
+ * The value the core returns for every request: allowed or not, why, and exactly what to
+ * put on the wire. Adapters write `headers` and, when not allowed, `status` and `body`
+ * with their framework's API; they never compute any of it.
+ */
+import type { Algorithm } from './store.js';
+
+/** One policy's part in a decision. Times are milliseconds on the limiter's clock. */
+export interface PolicyOutcome {
+  /** Policy name: `ip`, `api`, `events` or one of your own. */
+  readonly policy: string;
+  readonly algorithm: Algorithm;
+  /** What `X-RateLimit-Limit` reports: the window's limit, or the bucket's capacity (`burst`). */
+  readonly limit: number;
+  /** Window length (fixed window), or the time a bucket takes to refill from empty, in ms. */
+  readonly windowMs: number;
+  /** Units this request asked for. */
+  readonly cost: number;
+  /** Whether this policy alone had room for the request. */
+  readonly allowed: boolean;
+  /** Units left after this request; never negative. */
+  readonly remaining: number;
+  /** When the policy is back to its full limit (window end; bucket full), ms since the epoch. */
+  readonly resetAt: number;
+  /** How long until this request's cost would fit, in ms; 0 when it fits now. */
+  readonly retryAfterMs: number;
+}
+
+/** The JSON error body of SPEC section 2. */
+export interface ErrorBody {
+  readonly error: {
+    /** Stable code: `RATE_LIMITED`, `UNAUTHORIZED`, `INVALID_API_KEY`, `BATCH_TOO_LARGE`... */
+    readonly code: string;
+    readonly message: string;
+    readonly details?: Readonly<Record<string, unknown>>;
+    /** The incoming request id, or a fresh one; also sent as `X-Request-Id`. */
+    readonly requestId: string;
+    /** ISO 8601, UTC, whole seconds. */
+    readonly timestamp: string;
+  };
+}
+
+/** Outcome of one request. */
+export interface Decision {
+  /** True when the request may proceed to the route handler. */
+  readonly allowed: boolean;
+  /** HTTP status to answer with when not allowed (429, 400, 401, 413, 503); 200 when allowed. */
+  readonly status: number;
+  /** Error code when not allowed (the body's `error.code`), else `undefined`. */
+  readonly code: string | undefined;
+  /** Tier of the caller, when known. */
+  readonly tier: string | undefined;
+  /** The policy the headers describe: closest to exhaustion, or on 429 the one that denied with the longest wait. */
+  readonly policy: PolicyOutcome | undefined;
+  /** Every policy evaluated, in order (`ip` first). */
+  readonly policies: readonly PolicyOutcome[];
+  /** `policy.limit`, or 0 when no policy applied. */
+  readonly limit: number;
+  /** `policy.remaining`, or 0 when no policy applied. */
+  readonly remaining: number;
+  /** `policy.resetAt` in ms since the epoch, or 0 when no policy applied. */
+  readonly resetAt: number;
+  /** How long the client should wait before retrying, in ms (429 and 503 only), else 0. */
+  readonly retryAfterMs: number;
+  /** Response headers to set, whether allowed or not. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** JSON body to send when not allowed. */
+  readonly body: ErrorBody | undefined;
+  /** True when the route's `skip` function let the request through unchecked. */
+  readonly skipped: boolean;
+}
+
+/** The decision for a request a route chose to skip: allowed, nothing checked, no headers. */
+export const SKIPPED: Decision = Object.freeze({
+  allowed: true,
+  status: 200,
+  code: undefined,
+  tier: undefined,
+  policy: undefined,
+  policies: Object.freeze([]) as readonly PolicyOutcome[],
+  limit: 0,
+  remaining: 0,
+  resetAt: 0,
+  retryAfterMs: 0,
+  headers: Object.freeze({}),
+  body: undefined,
+  skipped: true,
+});

@@ -1,0 +1,309 @@
+import { ConfigurationError } from './errors.js';
+import type { CheckState, ConsumeResult, Store, StoreCheck } from './store.js';
+import { nonNegativeInteger, optionalFunction, positiveInteger, rejectUnknownKeys } from './validate.js';
+
+/** Options of {@link memoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Most identities (storage keys) tracked at once. When full, a new key takes the slot of
+   * an expired or unexhausted key; a key that is currently limited is never evicted, so
+   * overflow cannot reset it. Default `1_000_000` (about 120 MB at the worst).
+   */
+  readonly maxKeys?: number;
+  /** Clock in milliseconds since the epoch. Default `Date.now`. */
+  readonly now?: () => number;
+  /**
+   * Period of the background sweep that reclaims expired state while the store is idle,
+   * in milliseconds; `0` turns it off (requests still reclaim state as they go). The
+   * timer is `unref`ed and there is one per store, never one per key. Default `1_000`.
+   */
+  readonly sweepIntervalMs?: number;
+  /** Called once when the store is full of limited keys and a new key goes untracked. Default `console.warn`. */
+  readonly onFull?: (message: string) => void;
+}
+
+/** Slots examined per request by the incremental sweep: enough to outpace one new key per request. */
+const SWEEP_PER_CALL = 2;
+/** Slots examined per background tick: a few milliseconds of work at most. */
+const SWEEP_PER_TICK = 20_000;
+/** Slots examined to find an eviction victim when the store is full. */
+const EVICTION_SCAN = 32;
+/** Floating-point slack for token arithmetic (tokens are fractional while refilling). */
+const EPSILON = 1e-9;
+const INITIAL_SLOTS = 1_024;
+
+/**
+ * In-memory store, bounded and timer-free per key.
+ *
+ * State lives in typed arrays indexed by slot (`Map<key, slot>` finds the slot), so a
+ * tracked key costs a map entry, its key string and 32 bytes, and the hot path allocates
+ * nothing but the answer. Expired state is reclaimed by a clock hand that advances a
+ * couple of slots on every call (constant work per request) and by one `unref`ed timer
+ * while idle. rate-limiter-flexible's memory limiter keeps a timer per key instead
+ * (about 405 bytes each and a 100 ms stall when a million expire together): SPEC 6.
+ */
+export class MemoryStore implements Store {
+  readonly #maxKeys: number;
+  readonly #now: () => number;
+  readonly #sweepIntervalMs: number;
+  readonly #onFull: (message: string) => void;
+  readonly #index = new Map<string, number>();
+  #keys: Array<string | undefined> = [];
+  /** Fixed window: units used. Token bucket: tokens held. */
+  #value = new Float64Array(0);
+  /** Fixed window: window end. Token bucket: time of the last refill. */
+  #time = new Float64Array(0);
+  /** From this time on, the slot's state equals no state at all and may be reclaimed. */
+  #expires = new Float64Array(0);
+  /** Before this time the key is being limited and must not be evicted. */
+  #guard = new Float64Array(0);
+  #free = new Int32Array(0);
+  #freeCount = 0;
+  #highWater = 0;
+  #hand = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #warnedFull = false;
+  // Scratch space for one call (consume is synchronous, so one set per store is enough).
+  readonly #slots: number[] = [];
+  readonly #values: number[] = [];
+  readonly #times: number[] = [];
+  readonly #fits: boolean[] = [];
+
+  constructor(options: MemoryStoreOptions = {}) {
+    rejectUnknownKeys(options, ['maxKeys', 'now', 'sweepIntervalMs', 'onFull'], 'memoryStore options');
+    this.#maxKeys = positiveInteger(options.maxKeys ?? 1_000_000, 'maxKeys');
+    if (this.#maxKeys > 16_000_000) {
+      throw new ConfigurationError(
+        `Expected \`maxKeys\` to be at most 16000000 (the size limit of a JavaScript Map), got ${this.#maxKeys}.`,
+      );
+    }
+    this.#now = optionalFunction(options.now, 'now') ?? Date.now;
+    this.#sweepIntervalMs = nonNegativeInteger(options.sweepIntervalMs ?? 1_000, 'sweepIntervalMs');
+    this.#onFull = optionalFunction(options.onFull, 'onFull') ?? ((message) => console.warn(message));
+    this.#resize(Math.min(INITIAL_SLOTS, this.#maxKeys));
+  }
+
+  /** Number of keys currently tracked. */
+  get size(): number {
+    return this.#index.size;
+  }
+
+  /** The storage keys currently tracked (hashed identities, never raw API keys). */
+  keys(): IterableIterator<string> {
+    return this.#index.keys();
+  }
+
+  consume(checks: readonly StoreCheck[]): ConsumeResult {
+    const now = this.#now();
+    const count = checks.length;
+    const slots = this.#slots;
+    const values = this.#values;
+    const times = this.#times;
+    const fits = this.#fits;
+    let allowed = true;
+
+    // Phase 1: read every policy as of now, charge nothing.
+    for (let i = 0; i < count; i++) {
+      const check = checks[i] as StoreCheck;
+      const slot = this.#index.get(check.key) ?? -1;
+      slots[i] = slot;
+      let value: number;
+      let time: number;
+      if (check.algorithm === 'fixed-window') {
+        if (slot < 0 || now >= (this.#time[slot] as number)) {
+          value = 0;
+          time = now + check.windowMs;
+        } else {
+          value = this.#value[slot] as number;
+          time = this.#time[slot] as number;
+        }
+        fits[i] = value + check.cost <= check.limit;
+      } else {
+        if (slot < 0) {
+          value = check.capacity;
+        } else {
+          const elapsed = Math.max(0, now - (this.#time[slot] as number));
+          value = Math.min(check.capacity, (this.#value[slot] as number) + (elapsed * check.limit) / check.windowMs);
+        }
+        time = now;
+        fits[i] = value + EPSILON >= check.cost;
+      }
+      values[i] = value;
+      times[i] = time;
+      if (!fits[i]) allowed = false;
+    }
+
+    // Phase 2: charge all or nothing, and describe each policy.
+    const states: CheckState[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const check = checks[i] as StoreCheck;
+      const fit = fits[i] === true;
+      const charge = allowed ? check.cost : 0;
+      let value = values[i] as number;
+      const time = times[i] as number;
+      let remaining: number;
+      let resetMs: number;
+      let retryMs: number;
+      let guardUntil: number;
+      if (check.algorithm === 'fixed-window') {
+        value += charge;
+        remaining = Math.max(0, check.limit - value);
+        resetMs = time - now;
+        retryMs = fit ? 0 : resetMs;
+        guardUntil = time;
+      } else {
+        value -= charge;
+        const msPerUnit = check.windowMs / check.limit;
+        remaining = Math.max(0, Math.floor(value + EPSILON));
+        resetMs = Math.max(0, Math.ceil((check.capacity - value) * msPerUnit - EPSILON));
+        retryMs = fit ? 0 : Math.max(1, Math.ceil((check.cost - value) * msPerUnit - EPSILON));
+        guardUntil = now + resetMs;
+      }
+      let slot = slots[i] as number;
+      if (charge > 0) {
+        if (slot < 0) {
+          slot = this.#allocate(check.key, now, count);
+          slots[i] = slot;
+        }
+        if (slot >= 0) {
+          this.#value[slot] = value;
+          this.#time[slot] = time;
+          this.#expires[slot] = check.algorithm === 'fixed-window' ? time : now + resetMs;
+          if (remaining < 1) this.#guard[slot] = guardUntil;
+        }
+      }
+      if (!fit && slot >= 0) this.#guard[slot] = guardUntil;
+      states[i] = { allowed: fit, remaining, resetMs, retryMs };
+    }
+
+    this.#sweep(SWEEP_PER_CALL, now);
+    return { allowed, states };
+  }
+
+  /**
+   * Reclaims expired state now, examining at most `maxSlots` slots from where the last
+   * sweep stopped. Returns the number of keys reclaimed.
+   */
+  sweep(maxSlots: number = this.#highWater): number {
+    return this.#sweep(maxSlots, this.#now());
+  }
+
+  /** Forgets one storage key, or every key when called without one. */
+  reset(key?: string): void {
+    if (key === undefined) {
+      this.#index.clear();
+      this.#keys = [];
+      this.#freeCount = 0;
+      this.#highWater = 0;
+      this.#hand = 0;
+      this.#resize(Math.min(INITIAL_SLOTS, this.#maxKeys));
+      return;
+    }
+    const slot = this.#index.get(key);
+    if (slot !== undefined) this.#release(slot);
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #sweep(maxSlots: number, now: number): number {
+    const limit = Math.min(maxSlots, this.#highWater);
+    let reclaimed = 0;
+    for (let i = 0; i < limit; i++) {
+      if (this.#hand >= this.#highWater) this.#hand = 0;
+      const slot = this.#hand++;
+      if (this.#keys[slot] !== undefined && now >= (this.#expires[slot] as number)) {
+        this.#release(slot);
+        reclaimed++;
+      }
+    }
+    return reclaimed;
+  }
+
+  #release(slot: number): void {
+    const key = this.#keys[slot];
+    if (key === undefined) return;
+    this.#index.delete(key);
+    this.#keys[slot] = undefined;
+    this.#guard[slot] = 0;
+    this.#free[this.#freeCount++] = slot;
+  }
+
+  /** Finds a slot for a new key; -1 when the store is full of keys that must be kept. */
+  #allocate(key: string, now: number, busyCount: number): number {
+    let slot = -1;
+    if (this.#freeCount > 0) {
+      slot = this.#free[--this.#freeCount] as number;
+    } else if (this.#highWater < this.#maxKeys) {
+      if (this.#highWater === this.#value.length) {
+        this.#resize(Math.min(this.#maxKeys, this.#value.length * 2));
+      }
+      slot = this.#highWater++;
+    } else {
+      slot = this.#evict(now, busyCount);
+      if (slot < 0) {
+        if (!this.#warnedFull) {
+          this.#warnedFull = true;
+          this.#onFull(
+            `[tierlimit] TL_MEMORY_STORE_FULL: all ${this.#maxKeys} keys of the memory store are being limited; new keys are checked but not tracked until some expire. Raise \`maxKeys\` or use a shared store.`,
+          );
+        }
+        return -1;
+      }
+    }
+    this.#index.set(key, slot);
+    this.#keys[slot] = key;
+    this.#guard[slot] = 0;
+    if (this.#timer === undefined && this.#sweepIntervalMs > 0) {
+      this.#timer = setInterval(() => this.#sweep(SWEEP_PER_TICK, this.#now()), this.#sweepIntervalMs);
+      this.#timer.unref?.();
+    }
+    return slot;
+  }
+
+  /**
+   * Takes the slot of an expired key, else of a key not being limited; never one of the
+   * first `busyCount` slots of the current call.
+   */
+  #evict(now: number, busyCount: number): number {
+    for (let i = 0; i < EVICTION_SCAN; i++) {
+      if (this.#hand >= this.#highWater) this.#hand = 0;
+      const slot = this.#hand++;
+      if (this.#isBusy(slot, busyCount)) continue;
+      if (now >= (this.#expires[slot] as number) || now >= (this.#guard[slot] as number)) {
+        const key = this.#keys[slot];
+        if (key !== undefined) this.#index.delete(key);
+        this.#guard[slot] = 0;
+        return slot;
+      }
+    }
+    return -1;
+  }
+
+  #isBusy(slot: number, busyCount: number): boolean {
+    for (let i = 0; i < busyCount; i++) if (this.#slots[i] === slot) return true;
+    return false;
+  }
+
+  #resize(slots: number): void {
+    const grow = (old: Float64Array) => {
+      const next = new Float64Array(slots);
+      next.set(old.subarray(0, Math.min(old.length, slots)));
+      return next;
+    };
+    this.#value = grow(this.#value);
+    this.#time = grow(this.#time);
+    this.#expires = grow(this.#expires);
+    this.#guard = grow(this.#guard);
+    const free = new Int32Array(slots);
+    free.set(this.#free.subarray(0, Math.min(this.#freeCount, slots)));
+    this.#free = free;
+  }
+}
+
+/** Creates the default in-memory store. See {@link MemoryStoreOptions}. */
+export function memoryStore(options?: MemoryStoreOptions): MemoryStore {
+  return new MemoryStore(options);
+}

@@ -1,0 +1,55 @@
+/**
+ * The contract between the core and a store. The core builds one `StoreCheck` per
+ * policy that applies to a request and asks the store to decide them together:
+ * all-or-nothing, so a request denied by one policy consumes nothing from the others.
+ */
+
+/** How a policy counts. */
+export type Algorithm = 'fixed-window' | 'token-bucket';
+
+/** One policy to check and charge, as the store sees it. */
+export interface StoreCheck {
+  /** Storage key: policy name and a hashed or normalised identity, never a raw API key. */
+  readonly key: string;
+  readonly algorithm: Algorithm;
+  /** Fixed window: units per window. Token bucket: units refilled per window. */
+  readonly limit: number;
+  /** Window length in milliseconds. */
+  readonly windowMs: number;
+  /** Most units the policy can ever hold: `limit` for a fixed window, `burst` for a bucket. */
+  readonly capacity: number;
+  /** Units this request takes. 0 reads the state without charging or creating it. */
+  readonly cost: number;
+}
+
+/** What a store reports for one check. Durations are relative so the store's clock is the only one that matters. */
+export interface CheckState {
+  /** Whether this check alone had room for its cost. */
+  readonly allowed: boolean;
+  /** Whole units left: after charging when the request was admitted, as it stands otherwise. */
+  readonly remaining: number;
+  /** Milliseconds until the policy is back to its full limit (window end, bucket full). */
+  readonly resetMs: number;
+  /** Milliseconds until this check's cost would fit; 0 when it fits now. */
+  readonly retryMs: number;
+}
+
+/** The store's answer for one request. */
+export interface ConsumeResult {
+  /** True when every check had room; only then was anything charged. */
+  readonly allowed: boolean;
+  /** One state per check, in the order of the checks. */
+  readonly states: readonly CheckState[];
+}
+
+/** A place to keep counters. Implementations must decide all checks of one call atomically. */
+export interface Store {
+  /**
+   * Check every policy of one request and, only if all have room, charge each its cost.
+   * May answer synchronously (the memory store does) or with a promise. A failure is an
+   * exception or rejection, never a denied result.
+   */
+  consume(checks: readonly StoreCheck[]): ConsumeResult | Promise<ConsumeResult>;
+  /** Release timers and connections. */
+  close?(): void | Promise<void>;
+}

@@ -1,0 +1,135 @@
+/**
+ * Caches what the user's tier resolver says about each API key, so the hot path is one
+ * map lookup and the resolver (often a database query) runs once per key per
+ * `resolverCacheMs`. Concurrent misses for one key share a single resolver call.
+ *
+ * The cache is keyed by the raw key in process memory only; what leaves the process
+ * (storage keys) is the hashed identity computed here, once per miss.
+ */
+import { ConfigurationError } from './errors.js';
+import { hashedIdentity, storageKey } from './identity.js';
+import type { TierResolution } from './options.js';
+import type { TierOverrides } from './tiers.js';
+import { type ResolvedOptions, type ResolvedTier, resolveTier } from './validate-options.js';
+
+/** Who a request belongs to, as far as limits are concerned. */
+export interface Identity {
+  readonly tier: ResolvedTier;
+  /** Storage key of each policy of the tier for this identity. */
+  readonly keys: ReadonlyMap<string, string>;
+}
+
+interface Entry {
+  readonly identity: Identity | null;
+  readonly expiresAt: number;
+}
+
+export function identityFor(tier: ResolvedTier, identity: string): Identity {
+  const keys = new Map<string, string>();
+  for (const policy of tier.policies.keys()) keys.set(policy, storageKey(policy, identity));
+  return { tier, keys };
+}
+
+export class TierCache {
+  readonly #options: ResolvedOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #pending = new Map<string, Promise<Identity | null>>();
+
+  constructor(options: ResolvedOptions) {
+    this.#options = options;
+  }
+
+  /** The cached identity (or `null` for a known-unknown key); `undefined` when not cached. */
+  get(apiKey: string, now: number): Identity | null | undefined {
+    const entry = this.#entries.get(apiKey);
+    if (entry === undefined) return undefined;
+    if (now < entry.expiresAt) return entry.identity;
+    this.#entries.delete(apiKey);
+    return undefined;
+  }
+
+  /** Asks the resolver, caches the answer, and shares one call among concurrent requests for the key. */
+  load(apiKey: string): Promise<Identity | null> {
+    const pending = this.#pending.get(apiKey);
+    if (pending !== undefined) return pending;
+    const resolver = this.#options.resolveTier as NonNullable<ResolvedOptions['resolveTier']>;
+    const lookup = new Promise<TierResolution>((resolve) => resolve(resolver(apiKey)))
+      .then((resolution) => {
+        const identity = this.#toIdentity(resolution, apiKey);
+        this.#remember(apiKey, identity);
+        return identity;
+      })
+      .finally(() => this.#pending.delete(apiKey));
+    this.#pending.set(apiKey, lookup);
+    return lookup;
+  }
+
+  /** Forgets cached answers: one key's, or all of them. */
+  clear(apiKey?: string): void {
+    if (apiKey === undefined) this.#entries.clear();
+    else this.#entries.delete(apiKey);
+  }
+
+  #remember(apiKey: string, identity: Identity | null): void {
+    const ttl = identity === null ? this.#options.resolverNegativeCacheMs : this.#options.resolverCacheMs;
+    if (ttl === 0) return;
+    this.#entries.delete(apiKey);
+    if (this.#entries.size >= this.#options.resolverCacheSize) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) this.#entries.delete(oldest.value);
+    }
+    this.#entries.set(apiKey, { identity, expiresAt: this.#options.now() + ttl });
+  }
+
+  #toIdentity(resolution: TierResolution, apiKey: string): Identity | null {
+    if (resolution === null || resolution === undefined) return null;
+    const answer = typeof resolution === 'string' ? { tier: resolution } : resolution;
+    if (typeof answer !== 'object' || typeof answer.tier !== 'string') {
+      throw new ConfigurationError(
+        'Expected `resolveTier` to return a tier name, `{ tier, id?, limits? }`, null or undefined, got something else.',
+      );
+    }
+    const base = this.#options.tiers.get(answer.tier);
+    if (base === undefined) {
+      throw new ConfigurationError(
+        `Expected \`resolveTier\` to return one of the configured tiers (${[...this.#options.tiers.keys()].join(', ')}), got ${JSON.stringify(answer.tier)}.`,
+      );
+    }
+    if (
+      answer.id !== undefined &&
+      (typeof answer.id !== 'string' || answer.id.length === 0 || answer.id.length > 256)
+    ) {
+      throw new ConfigurationError(
+        'Expected `resolveTier(...).id` to be a non-empty string of at most 256 characters.',
+      );
+    }
+    const tier = answer.limits === undefined ? base : withOverrides(base, answer.limits);
+    const identity = answer.id === undefined ? hashedIdentity('key', apiKey) : hashedIdentity('id', answer.id);
+    return identityFor(tier, identity);
+  }
+}
+
+/** A tier with per-customer limits merged over it, validated like configuration. */
+function withOverrides(base: ResolvedTier, overrides: TierOverrides): ResolvedTier {
+  const merged: Record<string, unknown> = {};
+  for (const [name, policy] of base.policies) {
+    merged[name] =
+      policy === false
+        ? false
+        : {
+            limit: policy.limit,
+            windowMs: policy.windowMs,
+            ...(policy.algorithm === 'token-bucket' ? { burst: policy.capacity } : {}),
+          };
+  }
+  if (base.websocket !== undefined) merged.websocket = { ...base.websocket };
+  for (const [name, override] of Object.entries(overrides ?? {})) {
+    if (override === undefined) continue;
+    const current = merged[name];
+    merged[name] =
+      override === false || current === false || current === undefined
+        ? override
+        : { ...(current as object), ...(override as object) };
+  }
+  return resolveTier(base.name, merged, 'resolveTier(...).limits');
+}
