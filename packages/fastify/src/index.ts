@@ -1,0 +1,99 @@
+/**
+ * Fastify adapter. This file only translates: it reads the request facts Fastify already
+ * computed (`request.ip` honours `trustProxy`), asks the core once per request, and writes
+ * the decision with Fastify's API. Policy, headers and bodies belong in @tierlimit/core.
+ */
+import {
+  type Decision,
+  errorResponse,
+  RateLimiter,
+  type RateLimiterOptions,
+  type RouteOptions,
+  settle,
+} from '@tierlimit/core';
+import type {
+  FastifyError,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  RouteOptions as FastifyRouteOptions,
+  HookHandlerDoneFunction,
+} from 'fastify';
+import fp from 'fastify-plugin';
+
+export type { Decision, RateLimiterOptions, RouteOptions } from '@tierlimit/core';
+export { batchSize, createRateLimiter, defaultTiers, memoryStore, RateLimiter, RequestError } from '@tierlimit/core';
+
+/** Per-route limits: `config: { rateLimit: { policy: 'events', cost } }`, or `false` for none. */
+export type FastifyRouteRateLimit =
+  | (RouteOptions<FastifyRequest> & { readonly hook?: 'onRequest' | 'preHandler' })
+  | false;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The rate-limit decision for this request, set by `fastifyRateLimit`. */
+    rateLimit: Decision | null;
+  }
+  interface FastifyContextConfig {
+    /** This route's limits, overriding the plugin's defaults, or `false` for none. */
+    rateLimit?: FastifyRouteRateLimit;
+  }
+}
+
+/** Plugin options: a limiter (or options to create one) and the defaults for every route. */
+export type FastifyRateLimitOptions = (
+  | { readonly limiter: RateLimiter }
+  | (RateLimiterOptions & { readonly limiter?: undefined })
+) & {
+  /** Limit routes without `config.rateLimit` too. Default `true`. */
+  readonly global?: boolean;
+  /** Defaults for every route; `config.rateLimit` overrides them field by field. */
+  readonly route?: RouteOptions<FastifyRequest>;
+  /** Answer client errors (bad JSON, body too large) in tierlimit's JSON error shape. Default `false`. */
+  readonly jsonErrors?: boolean;
+};
+
+type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
+const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options, done) => {
+  const { limiter, global = true, route: defaults, jsonErrors = false, ...limiterOptions } = options;
+  const instance = limiter ?? new RateLimiter(limiterOptions as RateLimiterOptions);
+  fastify.decorateRequest('rateLimit', null);
+
+  fastify.addHook('onRoute', (routeOptions: FastifyRouteOptions) => {
+    const config = (routeOptions.config as { rateLimit?: FastifyRouteRateLimit } | undefined)?.rateLimit;
+    if (config === false || (config === undefined && !global)) return;
+    const { hook: when, ...overrides } = config ?? {};
+    const route = { ...defaults, ...overrides };
+    const handle = instance.handler<FastifyRequest>(route);
+    const hook: Hook = (request, reply, next) => {
+      settle(
+        handle(request, { ip: request.ip, headers: request.headers }),
+        (decision) => {
+          request.rateLimit = decision;
+          reply.headers(decision.headers);
+          if (decision.allowed) next();
+          else reply.code(decision.status).send(decision.body);
+        },
+        (error) => next(error as FastifyError),
+      );
+    };
+    // A cost computed from the body needs the parsed body: preHandler. Otherwise refuse
+    // before the body is even read: onRequest.
+    const stage = when ?? (typeof route.cost === 'function' ? 'preHandler' : 'onRequest');
+    const existing = routeOptions[stage];
+    routeOptions[stage] = [...(Array.isArray(existing) ? existing : existing ? [existing] : []), hook] as never;
+  });
+
+  if (jsonErrors) {
+    fastify.setErrorHandler((error, request, reply) => {
+      const response = errorResponse(error, request.headers);
+      if (response === undefined) return reply.send(error);
+      return reply.code(response.status).headers(response.headers).send(response.body);
+    });
+  }
+  done();
+};
+
+/** Fastify plugin enforcing a limiter's policies on every route (see `FastifyRateLimitOptions`). */
+export const fastifyRateLimit = fp(plugin, { fastify: '4.x || 5.x', name: '@tierlimit/fastify' });
