@@ -1,0 +1,57 @@
+import {
+  batchCost,
+  bodyLimitBytes,
+  type DemoOptions,
+  demoLimiterOptions,
+  notFoundBody,
+  players,
+  singleEventCost,
+} from '@tierlimit/example-shared';
+import { createRateLimiter, jsonErrors, rateLimit } from '@tierlimit/express';
+import express from 'express';
+
+/**
+ * The demo API on Express. `framework` lets the test suite run the same app on Express 4.
+ */
+export function createApp(options: DemoOptions = {}, framework: typeof express = express): express.Express {
+  const app = framework();
+  app.disable('x-powered-by');
+  // req.ip then comes from Express's own trust-proxy logic; never trust X-Forwarded-For blindly.
+  app.set('trust proxy', options.trustProxy === 'loopback' ? 'loopback' : false);
+
+  const limiter = createRateLimiter(demoLimiterOptions(options.limiter));
+  const json = framework.json({ limit: bodyLimitBytes });
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/api/v1/players', rateLimit(limiter), (_req, res) => {
+    res.json({ players });
+  });
+
+  // Event endpoints draw on the event bucket (and the IP limit), not the API request limit.
+  app.post(
+    '/api/v1/events',
+    json,
+    rateLimit(limiter, { policy: 'events', cost: (req) => singleEventCost(req.body) }),
+    (_req, res) => {
+      res.status(202).json({ accepted: 1 });
+    },
+  );
+
+  app.post(
+    '/api/v1/events/batch',
+    json,
+    rateLimit(limiter, { policy: 'events', cost: (req) => batchCost(req.body) }),
+    (req, res) => {
+      res.status(202).json({ accepted: (req.body as { events: unknown[] }).events.length });
+    },
+  );
+
+  app.use((_req, res) => {
+    res.status(404).json(notFoundBody);
+  });
+  app.use(jsonErrors());
+  return app;
+}

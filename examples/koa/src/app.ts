@@ -1,0 +1,66 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import {
+  batchCost,
+  bodyLimitBytes,
+  type DemoOptions,
+  demoLimiterOptions,
+  notFoundBody,
+  players,
+  singleEventCost,
+} from '@tierlimit/example-shared';
+import { createRateLimiter, jsonErrors, rateLimit } from '@tierlimit/koa';
+import Koa from 'koa';
+
+/**
+ * The demo API on Koa. `framework` lets the test suite run the same app on Koa 2.
+ */
+export function createApp(options: DemoOptions = {}, framework: typeof Koa = Koa): Koa {
+  const app = new framework();
+  if (options.trustProxy === 'loopback') {
+    // ctx.ip then takes the one address our local proxy appended, not the client's own entries.
+    app.proxy = true;
+    app.maxIpsCount = 1;
+  }
+
+  const limiter = createRateLimiter(demoLimiterOptions(options.limiter));
+  const json = bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimitBytes });
+  const router = new Router();
+
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+
+  router.get('/api/v1/players', rateLimit(limiter), (ctx) => {
+    ctx.body = { players };
+  });
+
+  // Event endpoints draw on the event bucket (and the IP limit), not the API request limit.
+  router.post(
+    '/api/v1/events',
+    json,
+    rateLimit(limiter, { policy: 'events', cost: (ctx) => singleEventCost(ctx.request.body) }),
+    (ctx) => {
+      ctx.status = 202;
+      ctx.body = { accepted: 1 };
+    },
+  );
+
+  router.post(
+    '/api/v1/events/batch',
+    json,
+    rateLimit(limiter, { policy: 'events', cost: (ctx) => batchCost(ctx.request.body) }),
+    (ctx) => {
+      ctx.status = 202;
+      ctx.body = { accepted: (ctx.request.body as { events: unknown[] }).events.length };
+    },
+  );
+
+  app.use(jsonErrors());
+  app.use(router.routes());
+  app.use((ctx) => {
+    ctx.status = 404;
+    ctx.body = notFoundBody;
+  });
+  return app;
+}

@@ -1,0 +1,103 @@
+/**
+ * What the three demo APIs share, so they behave identically: the demo keys and their
+ * tiers, event validation (done in the route's cost function so bad input is rejected
+ * before anything is charged), the players fixture, and the server settings read from
+ * the environment.
+ */
+import { batchSize, type RateLimiterOptions, RequestError, type TierResolver } from '@tierlimit/core';
+
+/** Demo API keys and their tiers. demo-enterprise shows per-customer limits. */
+export const resolveDemoTier: TierResolver = async (apiKey) => {
+  switch (apiKey) {
+    case 'demo-free':
+      return 'free';
+    case 'demo-starter':
+      return 'starter';
+    case 'demo-pro':
+      return 'pro';
+    case 'demo-enterprise':
+      return {
+        tier: 'enterprise',
+        id: 'acme-corp',
+        limits: { api: { limit: 5_000 }, events: { limit: 50_000, burst: 5_000 } },
+      };
+    default:
+      return null;
+  }
+};
+
+/** Limiter options of the demos: the default tiers and IP limit, the demo keys, plus any test overrides. */
+export function demoLimiterOptions(overrides: RateLimiterOptions = {}): RateLimiterOptions {
+  return { resolveTier: resolveDemoTier, ...overrides };
+}
+
+function validateEvent(event: unknown, where: string): void {
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) {
+    throw new RequestError(400, 'INVALID_EVENT', `Expected ${where} to be a JSON object with a \`name\`.`);
+  }
+  const { name } = event as { name?: unknown };
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
+    throw new RequestError(400, 'INVALID_EVENT', `Expected ${where}.name to be a string of 1 to 200 characters.`);
+  }
+}
+
+/** Cost of `POST /api/v1/events`: one event, validated. */
+export function singleEventCost(body: unknown): number {
+  validateEvent(body, 'the body');
+  return 1;
+}
+
+/** Cost of `POST /api/v1/events/batch`: the number of events, each validated. */
+export function batchCost(body: unknown): number {
+  const size = batchSize(body, 'events');
+  const events = (body as { events: unknown[] }).events;
+  for (let i = 0; i < size; i++) validateEvent(events[i], `events[${i}]`);
+  return size;
+}
+
+export const players = [
+  { id: 'p_1', name: 'Ada', level: 12 },
+  { id: 'p_2', name: 'Grace', level: 9 },
+  { id: 'p_3', name: 'Linus', level: 4 },
+];
+
+/** Body of any 404. */
+export const notFoundBody = {
+  error: { code: 'NOT_FOUND', message: 'No such endpoint.' },
+};
+
+/** Largest JSON body accepted, in bytes: room for an enterprise-sized batch (5,000 events). */
+export const bodyLimitBytes = 2 * 1024 * 1024;
+
+/** Options every demo app accepts (tests inject a clock, trust settings and small limits). */
+export interface DemoOptions {
+  /** Limiter options merged over the demo defaults. */
+  readonly limiter?: RateLimiterOptions;
+  /**
+   * Which proxies to trust for the client address: `false` (default: the socket address,
+   * X-Forwarded-For ignored) or `'loopback'` (trust one hop from a loopback proxy).
+   */
+  readonly trustProxy?: false | 'loopback';
+}
+
+/** Server settings from the environment: `PORT` (default 3000), `TRUST_PROXY` (`loopback` to trust a local proxy). */
+export function serverSettings(env: NodeJS.ProcessEnv = process.env): {
+  port: number;
+  host: string;
+  options: DemoOptions;
+} {
+  const port = env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new Error(`Expected PORT to be a port number from 0 to 65535, got ${JSON.stringify(env.PORT)}.`);
+  }
+  const trust = env.TRUST_PROXY;
+  if (trust !== undefined && trust !== '' && trust !== 'loopback') {
+    throw new Error(`Expected TRUST_PROXY to be unset or "loopback", got ${JSON.stringify(trust)}.`);
+  }
+  return { port, host: '127.0.0.1', options: { trustProxy: trust === 'loopback' ? 'loopback' : false } };
+}
+
+/** The one line each demo prints when ready. */
+export function listeningLine(host: string, port: number): string {
+  return `listening on http://${host}:${port}`;
+}
