@@ -122,7 +122,7 @@ describe.each(targets)('$name', (target) => {
     const api = await start();
     const burst = await api.post('/api/v1/events/batch').set('X-API-Key', FREE_KEY).send(events(50));
     expect(burst.status).toBe(202);
-    expect(burst.body).toEqual({ accepted: 50 });
+    expect(burst.body).toEqual({ accepted: 50, duplicates: 0 });
     expect(burst.headers['x-ratelimit-limit']).toBe('50');
     expect(burst.headers['x-ratelimit-remaining']).toBe('0');
     expect(burst.headers['x-ratelimit-reset']).toBe(String((ManualClock.START + 6_000) / 1000));
@@ -160,6 +160,19 @@ describe.each(targets)('$name', (target) => {
     const res = await api.get('/api/v1/players').set('X-API-Key', FREE_KEY);
     expect(res.status).toBe(200);
     expect(res.headers['x-ratelimit-remaining']).toBe('1');
+  });
+
+  test('events with an id are stored once however often they are sent; stats count them', async () => {
+    const api = await start();
+    const batch = { events: [1, 2, 3].map((n) => ({ id: `evt-${n}`, name: 'x' })) };
+    const first = await api.post('/api/v1/events/batch').set('X-API-Key', FREE_KEY).send(batch);
+    expect(first.body).toEqual({ accepted: 3, duplicates: 0 });
+    const again = await api.post('/api/v1/events/batch').set('X-API-Key', FREE_KEY).send(batch);
+    expect(again.body).toEqual({ accepted: 0, duplicates: 3 });
+    await api.post('/api/v1/events').set('X-API-Key', FREE_KEY).send({ name: 'no id' }).expect(202);
+    const stats = await api.get('/api/v1/events/stats').set('X-API-Key', FREE_KEY);
+    expect(stats.status).toBe(200);
+    expect(stats.body).toEqual({ received: 4, duplicates: 3 });
   });
 
   test('a batch larger than the burst gets 413, no Retry-After, and is not charged', async () => {

@@ -1,8 +1,11 @@
 import {
+  apiKeyOf,
   batchCost,
   bodyLimitBytes,
   type DemoOptions,
   demoLimiterOptions,
+  EventLog,
+  eventsOf,
   notFoundBody,
   players,
   singleEventCost,
@@ -21,6 +24,10 @@ export function createApp(options: DemoOptions = {}, framework: typeof express =
 
   const limiter = createRateLimiter(demoLimiterOptions(options.limiter));
   const json = framework.json({ limit: bodyLimitBytes });
+  const eventLog = new EventLog();
+  const accept = (req: express.Request, res: express.Response) => {
+    res.status(202).json(eventLog.record(apiKeyOf(req.headers), eventsOf(req.body)));
+  };
 
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -35,19 +42,19 @@ export function createApp(options: DemoOptions = {}, framework: typeof express =
     '/api/v1/events',
     json,
     rateLimit(limiter, { policy: 'events', cost: (req) => singleEventCost(req.body) }),
-    (_req, res) => {
-      res.status(202).json({ accepted: 1 });
-    },
+    accept,
   );
 
   app.post(
     '/api/v1/events/batch',
     json,
     rateLimit(limiter, { policy: 'events', cost: (req) => batchCost(req.body) }),
-    (req, res) => {
-      res.status(202).json({ accepted: (req.body as { events: unknown[] }).events.length });
-    },
+    accept,
   );
+
+  app.get('/api/v1/events/stats', rateLimit(limiter), (req, res) => {
+    res.json(eventLog.stats(apiKeyOf(req.headers)));
+  });
 
   app.use((_req, res) => {
     res.status(404).json(notFoundBody);

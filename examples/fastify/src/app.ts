@@ -1,14 +1,17 @@
 import {
+  apiKeyOf,
   batchCost,
   bodyLimitBytes,
   type DemoOptions,
   demoLimiterOptions,
+  EventLog,
+  eventsOf,
   notFoundBody,
   players,
   singleEventCost,
 } from '@tierlimit/example-shared';
 import { fastifyRateLimit } from '@tierlimit/fastify';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 /**
  * The demo API on Fastify. `framework` lets the test suite run the same app on Fastify 4.
@@ -26,6 +29,10 @@ export async function createApp(
   // Every route is limited by the `api` policy unless its config says otherwise.
   await app.register(fastifyRateLimit, { ...demoLimiterOptions(options.limiter), jsonErrors: true });
 
+  const eventLog = new EventLog();
+  const accept = async (request: FastifyRequest, reply: FastifyReply) =>
+    reply.code(202).send(eventLog.record(apiKeyOf(request.headers), eventsOf(request.body)));
+
   app.get('/health', { config: { rateLimit: false } }, async () => ({ status: 'ok' }));
 
   app.get('/api/v1/players', async () => ({ players }));
@@ -34,14 +41,16 @@ export async function createApp(
   app.post(
     '/api/v1/events',
     { config: { rateLimit: { policy: 'events', cost: (request) => singleEventCost(request.body) } } },
-    async (_request, reply) => reply.code(202).send({ accepted: 1 }),
+    accept,
   );
 
   app.post(
     '/api/v1/events/batch',
     { config: { rateLimit: { policy: 'events', cost: (request) => batchCost(request.body) } } },
-    async (request, reply) => reply.code(202).send({ accepted: (request.body as { events: unknown[] }).events.length }),
+    accept,
   );
+
+  app.get('/api/v1/events/stats', async (request) => eventLog.stats(apiKeyOf(request.headers)));
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(notFoundBody));
   return app;

@@ -1,10 +1,13 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import {
+  apiKeyOf,
   batchCost,
   bodyLimitBytes,
   type DemoOptions,
   demoLimiterOptions,
+  EventLog,
+  eventsOf,
   notFoundBody,
   players,
   singleEventCost,
@@ -26,6 +29,11 @@ export function createApp(options: DemoOptions = {}, framework: typeof Koa = Koa
   const limiter = createRateLimiter(demoLimiterOptions(options.limiter));
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimitBytes });
   const router = new Router();
+  const eventLog = new EventLog();
+  const accept = (ctx: Koa.Context) => {
+    ctx.status = 202;
+    ctx.body = eventLog.record(apiKeyOf(ctx.headers), eventsOf(ctx.request.body));
+  };
 
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok' };
@@ -40,21 +48,19 @@ export function createApp(options: DemoOptions = {}, framework: typeof Koa = Koa
     '/api/v1/events',
     json,
     rateLimit(limiter, { policy: 'events', cost: (ctx) => singleEventCost(ctx.request.body) }),
-    (ctx) => {
-      ctx.status = 202;
-      ctx.body = { accepted: 1 };
-    },
+    accept,
   );
 
   router.post(
     '/api/v1/events/batch',
     json,
     rateLimit(limiter, { policy: 'events', cost: (ctx) => batchCost(ctx.request.body) }),
-    (ctx) => {
-      ctx.status = 202;
-      ctx.body = { accepted: (ctx.request.body as { events: unknown[] }).events.length };
-    },
+    accept,
   );
+
+  router.get('/api/v1/events/stats', rateLimit(limiter), (ctx) => {
+    ctx.body = eventLog.stats(apiKeyOf(ctx.headers));
+  });
 
   app.use(jsonErrors());
   app.use(router.routes());

@@ -6,6 +6,8 @@
  */
 import { batchSize, type RateLimiterOptions, RequestError, type TierResolver } from '@tierlimit/core';
 
+export { EventLog, type EventStats } from './event-log.js';
+
 /** Demo API keys and their tiers. demo-enterprise shows per-customer limits. */
 export const resolveDemoTier: TierResolver = async (apiKey) => {
   switch (apiKey) {
@@ -39,6 +41,16 @@ function validateEvent(event: unknown, where: string): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new RequestError(400, 'INVALID_EVENT', `Expected ${where}.name to be a string of 1 to 200 characters.`);
   }
+}
+
+/** The events of a request whose cost function already validated the body. */
+export function eventsOf(body: unknown): readonly unknown[] {
+  return Array.isArray((body as { events?: unknown }).events) ? (body as { events: unknown[] }).events : [body];
+}
+
+/** The API key of a request the limiter admitted (so it is present and well-formed). */
+export function apiKeyOf(headers: Readonly<Record<string, string | readonly string[] | undefined>>): string {
+  return String(headers['x-api-key']);
 }
 
 /** Cost of `POST /api/v1/events`: one event, validated. */
