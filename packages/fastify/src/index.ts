@@ -57,7 +57,13 @@ type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDone
 
 const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options, done) => {
   const { limiter, global = true, route: defaults, jsonErrors = false, ...limiterOptions } = options;
-  const instance = limiter ?? new RateLimiter(limiterOptions as RateLimiterOptions);
+  let instance: RateLimiter;
+  try {
+    instance = limiter ?? new RateLimiter(limiterOptions as RateLimiterOptions);
+  } catch (error) {
+    // A callback plugin must report failure through done(): a throw would stall avvio.
+    return done(error as Error);
+  }
   fastify.decorateRequest('rateLimit', null);
 
   fastify.addHook('onRoute', (routeOptions: FastifyRouteOptions) => {
