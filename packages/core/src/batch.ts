@@ -26,5 +26,5 @@ export function batchSize(body: unknown, field = 'events'): number {
 function typeName(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
-  return `a ${typeof value}`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

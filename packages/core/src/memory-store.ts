@@ -7,7 +7,7 @@ export interface MemoryStoreOptions {
   /**
    * Most identities (storage keys) tracked at once. When full, a new key takes the slot of
    * an expired or unexhausted key; a key that is currently limited is never evicted, so
-   * overflow cannot reset it. Default `1_000_000` (about 120 MB at the worst).
+   * overflow cannot reset it. Default `1_000_000` (about 110 MB at the worst).
    */
   readonly maxKeys?: number;
   /** Clock in milliseconds since the epoch. Default `Date.now`. */
