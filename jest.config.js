@@ -16,7 +16,7 @@ module.exports = {
     ],
   },
   moduleNameMapper: {
-    '^@tierlimit/(core|express|koa|fastify)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@tierlimit/(core|express|koa|fastify|client)$': '<rootDir>/packages/$1/src/index.ts',
     '^@tierlimit/example-shared$': '<rootDir>/examples/shared/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
