@@ -98,7 +98,7 @@ describe('RateLimiter', () => {
     const l = limiter({ resolveTier: () => 'gold' });
     expect((await l.check(facts('k'))).status).toBe(503);
     expect(warnings[0]?.code).toBe('TL_RESOLVER_FAILED');
-    expect(String((warnings[0]?.error as Error).message)).toContain('free, starter, pro, enterprise');
+    expect(String((warnings[0]?.error as Error | undefined)?.message)).toContain('free, starter, pro, enterprise');
   });
 
   test('per-customer limits from the resolver are merged over the tier and validated', async () => {
@@ -116,7 +116,7 @@ describe('RateLimiter', () => {
     expect(events.limit).toBe(7);
     const broken = await l.check(facts('broken'));
     expect(broken.status).toBe(503);
-    expect((warnings[0]?.error as Error).message).toBe(
+    expect((warnings[0]?.error as Error | undefined)?.message).toBe(
       'Expected `resolveTier(...).limits.api.limit` to be a positive integer, got -5.',
     );
   });

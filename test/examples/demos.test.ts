@@ -116,7 +116,7 @@ describe.each(['express', 'koa', 'fastify'])('%s demo', (framework) => {
       if (Date.now() - sentAt < 120) {
         expect(event.status).toBe(429);
         expect(event.headers.get('retry-after')).toBe('1');
-        expect((await event.json()).error.details).toEqual({
+        expect(((await event.json()) as { error: { details: unknown } }).error.details).toEqual({
           limit: 50,
           window: '6 seconds',
           retryAfter: 1,
@@ -138,7 +138,7 @@ describe.each(['express', 'koa', 'fastify'])('%s demo', (framework) => {
     expect(fiftyOne.status).toBe(202);
     const bad = await call('/api/v1/events/batch', 'demo-pro', { events: 'x' });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.code).toBe('INVALID_BATCH');
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('INVALID_BATCH');
   });
 
   test('a batch of 51 on demo-free gets 413', async () => {
@@ -150,6 +150,6 @@ describe.each(['express', 'koa', 'fastify'])('%s demo', (framework) => {
   test('a missing key gets 401 UNAUTHORIZED', async () => {
     const res = await call('/api/v1/players');
     expect(res.status).toBe(401);
-    expect((await res.json()).error.code).toBe('UNAUTHORIZED');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED');
   });
 });
