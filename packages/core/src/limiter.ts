@@ -42,7 +42,14 @@ export interface RouteOptions<Req = unknown> {
 /** Evaluates one request for a route; synchronous when nothing needs to wait. */
 export type RouteHandler<Req> = (request: Req, facts: RequestFacts) => Decision | Promise<Decision>;
 
-/** Seconds a client is asked to wait when the limiter cannot decide (store or resolver failure). */
+/** One policy to charge for a request (a cost of 0 only reads it). */
+interface Charge {
+  readonly policy: ResolvedPolicy;
+  readonly key: string;
+  readonly cost: number;
+}
+
+/** How long (ms) a client is asked to wait when the limiter cannot decide (store or resolver failure). */
 const UNAVAILABLE_RETRY_MS = 5_000;
 
 class RequestContext implements RenderContext {
@@ -272,13 +279,7 @@ export class RateLimiter {
         `Expected the route's cost to be a non-negative integer, got ${describeValue(cost)}. Throw a RequestError from the cost function to reject bad input.`,
       );
     }
-    const ipPolicy = this.#options.ip;
-    const policies: ResolvedPolicy[] = [];
-    const checks: StoreCheck[] = [];
-    if (ipPolicy !== false) {
-      policies.push(ipPolicy);
-      checks.push(checkFor(ipPolicy, context.ipKey, 1));
-    }
+    let charge: Charge | undefined;
     if (policy !== false) {
       const key = identity.keys.get(policy.name) as string;
       if (cost > policy.capacity) {
@@ -291,13 +292,12 @@ export class RateLimiter {
             message: `This request costs ${cost} but the \`${policy.name}\` limit of your plan allows at most ${policy.capacity} at once. Split it into smaller requests.`,
             details: { cost, limit: policy.capacity, policy: policy.name },
           },
-          { policy, key },
+          { policy, key, cost: 0 },
         );
       }
-      policies.push(policy);
-      checks.push(checkFor(policy, key, cost));
+      charge = { policy, key, cost };
     }
-    return this.#consume(context, policies, checks, (outcomes, allowed) =>
+    return this.#consume(context, charge, (outcomes, allowed) =>
       allowed
         ? allowedDecision({ tier: context.tier, outcomes })
         : limitedDecision({ tier: context.tier, outcomes }, context),
@@ -313,21 +313,10 @@ export class RateLimiter {
       readonly message: string;
       readonly details?: Readonly<Record<string, unknown>> | undefined;
     },
-    peek?: { readonly policy: ResolvedPolicy; readonly key: string },
+    peek?: Charge,
   ): Decision | Promise<Decision> {
-    const ipPolicy = this.#options.ip;
-    const policies: ResolvedPolicy[] = [];
-    const checks: StoreCheck[] = [];
-    if (ipPolicy !== false) {
-      policies.push(ipPolicy);
-      checks.push(checkFor(ipPolicy, context.ipKey, 1));
-    }
-    if (peek !== undefined) {
-      policies.push(peek.policy);
-      checks.push(checkFor(peek.policy, peek.key, 0));
-    }
     const parts = (outcomes: readonly PolicyOutcome[]) => ({ tier: context.tier, outcomes });
-    return this.#consume(context, policies, checks, (outcomes, allowed) =>
+    return this.#consume(context, peek, (outcomes, allowed) =>
       allowed
         ? refusedDecision(parts(outcomes), context, { ...refusal, reported: outcomes[outcomes.length - 1] })
         : limitedDecision(parts(outcomes), context),
@@ -344,12 +333,23 @@ export class RateLimiter {
     });
   }
 
+  /** Decides the per-IP policy (one request) and, when given, one more charge, in one store call. */
   #consume(
     context: RequestContext,
-    policies: readonly ResolvedPolicy[],
-    checks: readonly StoreCheck[],
+    charge: Charge | undefined,
     finish: (outcomes: readonly PolicyOutcome[], allowed: boolean) => Decision,
   ): Decision | Promise<Decision> {
+    const ipPolicy = this.#options.ip;
+    const policies: ResolvedPolicy[] = [];
+    const checks: StoreCheck[] = [];
+    if (ipPolicy !== false) {
+      policies.push(ipPolicy);
+      checks.push(checkFor(ipPolicy, context.ipKey, 1));
+    }
+    if (charge !== undefined) {
+      policies.push(charge.policy);
+      checks.push(checkFor(charge.policy, charge.key, charge.cost));
+    }
     if (checks.length === 0) return finish([], true);
     let result: ConsumeResult | Promise<ConsumeResult>;
     try {
