@@ -1,10 +1,8 @@
 import {
-  type ConsumeResult,
   createRateLimiter,
   type Decision,
   type RateLimiterOptions,
   RequestError,
-  type Store,
   type TierResolver,
   type Warning,
 } from '@tierlimit/core';
@@ -209,24 +207,6 @@ describe('RateLimiter', () => {
       expect(decision.headers).toEqual({});
     }
     expect((await handle({ internal: false }, facts('k-free'))).allowed).toBe(true);
-  });
-
-  describe('store failures', () => {
-    const failing = (mode: 'throw' | 'reject'): Store => ({
-      consume(): ConsumeResult {
-        if (mode === 'throw') throw new Error('ECONNREFUSED');
-        return Promise.reject(new Error('ETIMEDOUT')) as never;
-      },
-    });
-
-    test.each(['throw', 'reject'] as const)('a store that fails (%s) gives 503, never 429', async (mode) => {
-      const l = limiter({ store: failing(mode) });
-      const decision = await l.check(facts('k-free'));
-      expect(decision.status).toBe(503);
-      expect(decision.allowed).toBe(false);
-      expect(decision.body?.error.code).toBe('SERVICE_UNAVAILABLE');
-      expect(warnings.map((w) => w.code)).toEqual(['TL_STORE_FAILED']);
-    });
   });
 
   test('a request without a usable client IP shares one bucket and warns once', async () => {

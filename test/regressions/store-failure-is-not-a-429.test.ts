@@ -6,11 +6,23 @@
  */
 import { createRateLimiter, type Store } from '@tierlimit/core';
 
-test('a store rejecting with a limiter-result-like object is a 503, not a 429', async () => {
-  const rateLimiterRes = { msBeforeNext: 1000, remainingPoints: 0, consumedPoints: 101, isFirstInDuration: false };
-  const store: Store = { consume: () => Promise.reject(rateLimiterRes) };
-  const limiter = createRateLimiter({ resolveTier: () => 'free', store, onWarning: () => undefined });
-  const decision = await limiter.check({ ip: '198.51.100.1', headers: { 'x-api-key': 'k' } });
-  expect(decision.status).toBe(503);
-  expect(decision.code).toBe('SERVICE_UNAVAILABLE');
-});
+test.each([
+  ['closed', 503],
+  ['local', 200],
+  ['open', 200],
+] as const)(
+  'a store rejecting with a limiter-result-like object is a failure (%s: %i), never a 429',
+  async (mode, status) => {
+    const rateLimiterRes = { msBeforeNext: 1000, remainingPoints: 0, consumedPoints: 101, isFirstInDuration: false };
+    const store: Store = { consume: () => Promise.reject(rateLimiterRes) };
+    const limiter = createRateLimiter({
+      resolveTier: () => 'free',
+      store,
+      storeFaults: { mode },
+      onWarning: () => undefined,
+    });
+    const decision = await limiter.check({ ip: '198.51.100.1', headers: { 'x-api-key': 'k' } });
+    expect(decision.status).toBe(status);
+    expect(decision.code).toBe(mode === 'closed' ? 'SERVICE_UNAVAILABLE' : undefined);
+  },
+);

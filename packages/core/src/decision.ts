@@ -68,6 +68,11 @@ export interface Decision {
   readonly body: ErrorBody | undefined;
   /** True when the route's `skip` function let the request through unchecked. */
   readonly skipped: boolean;
+  /**
+   * Set while the store is failing and the request was decided without it: `local` (by an
+   * in-process limiter) or `open` (served regardless). Also sent as `X-RateLimit-Degraded`.
+   */
+  readonly degraded: 'local' | 'open' | undefined;
 }
 
 /** The decision for a request a route chose to skip: allowed, nothing checked, no headers. */
@@ -85,4 +90,5 @@ export const SKIPPED: Decision = Object.freeze({
   headers: Object.freeze({}),
   body: undefined,
   skipped: true,
+  degraded: undefined,
 });

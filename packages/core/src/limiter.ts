@@ -5,14 +5,22 @@
  * synchronous (the memory store), so adapters pay for a promise only when one is needed.
  */
 
+import { EventEmitter } from 'node:events';
 import { ipIdentity } from './client-ip.js';
 import { type Decision, type PolicyOutcome, SKIPPED } from './decision.js';
 import { ConfigurationError, isRequestError } from './errors.js';
 import { ipIdentityKey, MALFORMED, type RequestHeaders, readApiKey, storageKey } from './identity.js';
-import type { RateLimiterOptions, Warning } from './options.js';
+import type { RateLimiterOptions } from './options.js';
 import { requestIdFrom } from './request-id.js';
-import { allowedDecision, limitedDecision, type RenderContext, refusedDecision } from './response.js';
+import {
+  allowedDecision,
+  type DecisionParts,
+  limitedDecision,
+  type RenderContext,
+  refusedDecision,
+} from './response.js';
 import type { ConsumeResult, Store, StoreCheck } from './store.js';
+import { type FaultMode, StoreGuard } from './store-guard.js';
 import { type Identity, identityFor, TierCache } from './tier-cache.js';
 import { describeValue, nonNegativeInteger, optionalFunction, rejectUnknownKeys } from './validate.js';
 import { type ResolvedOptions, type ResolvedPolicy, type ResolvedTier, resolveOptions } from './validate-options.js';
@@ -52,10 +60,21 @@ interface Charge {
 /** How long (ms) a client is asked to wait when the limiter cannot decide (store or resolver failure). */
 const UNAVAILABLE_RETRY_MS = 5_000;
 
+/** Events a RateLimiter emits (`limiter.on(name, listener)`). */
+export interface RateLimiterEvents {
+  /** A store call failed or timed out (not emitted while the circuit is open). */
+  storeError: [error: unknown];
+  /** The store started failing; requests are now answered per `storeFaults.mode`. */
+  degraded: [info: { readonly mode: FaultMode; readonly error: unknown }];
+  /** The store answered again after failing; `downtimeMs` is how long requests were degraded. */
+  recovered: [info: { readonly downtimeMs: number }];
+}
+
 class RequestContext implements RenderContext {
   readonly now: number;
   ipKey = '';
   tier: string | undefined;
+  degraded: 'local' | 'open' | undefined;
   readonly #headers: RequestHeaders;
   readonly #header: string;
   #requestId: string | undefined;
@@ -117,14 +136,34 @@ function outcomesOf(
 const LIMITER = Symbol.for('tierlimit.RateLimiter');
 
 /** Rate limiter for one API: tiers, resolver cache, store. Share one instance across routes. */
-export class RateLimiter {
+export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   readonly [LIMITER] = true;
   readonly #options: ResolvedOptions;
   readonly #cache: TierCache;
+  readonly #guard: StoreGuard;
 
   constructor(options: RateLimiterOptions = {}) {
-    this.#options = resolveOptions(options);
-    this.#cache = new TierCache(this.#options);
+    super();
+    const resolved = resolveOptions(options);
+    this.#options = resolved;
+    this.#cache = new TierCache(resolved);
+    this.#guard = new StoreGuard(resolved.store, resolved.faults, resolved.now, {
+      storeError: (error) => {
+        resolved.warn({
+          code: 'TL_STORE_FAILED',
+          message: `the store failed (${error instanceof Error ? error.message : typeof error}); answering per storeFaults.mode '${resolved.faults.mode}' until it recovers.`,
+          error,
+        });
+        this.emit('storeError', error);
+      },
+      degraded: (mode, error) => this.emit('degraded', { mode, error }),
+      recovered: (downtimeMs) => this.emit('recovered', { downtimeMs }),
+    });
+  }
+
+  /** True while the store is failing and requests are answered per `storeFaults.mode`. */
+  get degraded(): boolean {
+    return this.#guard.degraded;
   }
 
   /** The tiers in force, validated. */
@@ -191,6 +230,7 @@ export class RateLimiter {
 
   /** Releases the store's timers and connections. */
   async close(): Promise<void> {
+    this.#guard.close();
     await this.#options.store.close?.();
   }
 
@@ -234,7 +274,7 @@ export class RateLimiter {
     if (cached !== undefined) return this.#withIdentity(context, cached, policyName, cost);
     return this.#cache.load(apiKey).then(
       (identity) => this.#withIdentity(context, identity, policyName, cost),
-      (error: unknown) => this.#unavailable(context, 'TL_RESOLVER_FAILED', 'resolveTier failed', error),
+      (error: unknown) => this.#resolverFailed(context, error),
     );
   }
 
@@ -298,9 +338,7 @@ export class RateLimiter {
       charge = { policy, key, cost };
     }
     return this.#consume(context, charge, (outcomes, allowed) =>
-      allowed
-        ? allowedDecision({ tier: context.tier, outcomes })
-        : limitedDecision({ tier: context.tier, outcomes }, context),
+      allowed ? allowedDecision(partsOf(context, outcomes)) : limitedDecision(partsOf(context, outcomes), context),
     );
   }
 
@@ -315,11 +353,10 @@ export class RateLimiter {
     },
     peek?: Charge,
   ): Decision | Promise<Decision> {
-    const parts = (outcomes: readonly PolicyOutcome[]) => ({ tier: context.tier, outcomes });
     return this.#consume(context, peek, (outcomes, allowed) =>
       allowed
-        ? refusedDecision(parts(outcomes), context, { ...refusal, reported: outcomes[outcomes.length - 1] })
-        : limitedDecision(parts(outcomes), context),
+        ? refusedDecision(partsOf(context, outcomes), context, { ...refusal, reported: outcomes[outcomes.length - 1] })
+        : limitedDecision(partsOf(context, outcomes), context),
     );
   }
 
@@ -351,37 +388,57 @@ export class RateLimiter {
       checks.push(checkFor(charge.policy, charge.key, charge.cost));
     }
     if (checks.length === 0) return finish([], true);
+    const done = (answer: ConsumeResult) => finish(outcomesOf(context.now, policies, checks, answer), answer.allowed);
     let result: ConsumeResult | Promise<ConsumeResult>;
     try {
-      result = this.#options.store.consume(checks);
+      result = this.#guard.consume(checks);
     } catch (error) {
-      return this.#unavailable(context, 'TL_STORE_FAILED', 'the store failed', error);
+      return this.#withoutStore(context, policies, checks, finish, error);
     }
-    const done = (answer: ConsumeResult) => finish(outcomesOf(context.now, policies, checks, answer), answer.allowed);
     if (result instanceof Promise) {
-      return result.then(done, (error: unknown) =>
-        this.#unavailable(context, 'TL_STORE_FAILED', 'the store failed', error),
-      );
+      return result.then(done, (error: unknown) => this.#withoutStore(context, policies, checks, finish, error));
     }
     return done(result);
   }
 
-  /** The limiter cannot decide: 503 in the JSON error shape, never a 429 (not the client's fault). */
-  #unavailable(context: RequestContext, code: string, what: string, error: unknown): Decision {
-    const warning: Warning = {
-      code,
-      // The error's own message is left out: a resolver's error could quote the API key.
-      message: `${what} (${error instanceof Error ? error.name : typeof error}); answering 503.`,
-      error,
-    };
-    this.#options.warn(warning);
-    return refusedDecision({ tier: context.tier, outcomes: [] }, context, {
-      status: 503,
-      code: 'SERVICE_UNAVAILABLE',
-      message: 'Rate limiting is temporarily unavailable. Retry shortly.',
-      retryAfterMs: UNAVAILABLE_RETRY_MS,
-    });
+  /** The store failed or the circuit is open: answer per `storeFaults.mode`, never with a 429 of the store's making. */
+  #withoutStore(
+    context: RequestContext,
+    policies: readonly ResolvedPolicy[],
+    checks: readonly StoreCheck[],
+    finish: (outcomes: readonly PolicyOutcome[], allowed: boolean) => Decision,
+    error: unknown,
+  ): Decision {
+    const answer = this.#guard.fallback(checks, error);
+    if (answer === undefined) return serviceUnavailable(context, this.#guard.retryAfterMs());
+    const mode = this.#guard.mode === 'open' ? 'open' : 'local';
+    context.degraded = mode;
+    return finish(outcomesOf(context.now, policies, checks, answer), answer.allowed || mode === 'open');
   }
+
+  /** The resolver failed: without a tier nothing can be decided; 503, never a 429 (not the client's fault). */
+  #resolverFailed(context: RequestContext, error: unknown): Decision {
+    this.#options.warn({
+      code: 'TL_RESOLVER_FAILED',
+      // The error's own message is left out: a resolver's error could quote the API key.
+      message: `resolveTier failed (${error instanceof Error ? error.name : typeof error}); answering 503.`,
+      error,
+    });
+    return serviceUnavailable(context, UNAVAILABLE_RETRY_MS);
+  }
+}
+
+function serviceUnavailable(context: RequestContext, retryAfterMs: number): Decision {
+  return refusedDecision(partsOf(context, []), context, {
+    status: 503,
+    code: 'SERVICE_UNAVAILABLE',
+    message: 'Rate limiting is temporarily unavailable. Retry shortly.',
+    retryAfterMs,
+  });
+}
+
+function partsOf(context: RequestContext, outcomes: readonly PolicyOutcome[]): DecisionParts {
+  return { tier: context.tier, outcomes, degraded: context.degraded };
 }
 
 function displayHeader(name: string): string {

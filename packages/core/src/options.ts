@@ -3,6 +3,7 @@
  * the engine uses is produced once, at construction, by `resolveOptions`.
  */
 import type { Store } from './store.js';
+import type { StoreFaultOptions } from './store-guard.js';
 import type { PolicyLimits, TierMap, TierOverrides } from './tiers.js';
 
 /**
@@ -78,6 +79,13 @@ export interface RateLimiterOptions {
   readonly requestIdHeader?: string;
   /** Where counters live. Default: an in-memory store (`memoryStore({ now })`) using this limiter's clock. */
   readonly store?: Store;
+  /**
+   * What to do when an asynchronous store (Redis, a database) fails or is slow: the mode
+   * (`local` by default, `open` or `closed`), the timeout (50 ms), the number of instances
+   * sharing the store (1), and the circuit breaker (3 failures, 1 s cooldown). See
+   * `StoreFaultOptions`.
+   */
+  readonly storeFaults?: StoreFaultOptions;
   /** Clock in milliseconds since the epoch, for tests. Default `Date.now`. */
   readonly now?: () => number;
   /**

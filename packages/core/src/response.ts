@@ -75,9 +75,11 @@ export function errorBody(
   };
 }
 
-interface DecisionParts {
+export interface DecisionParts {
   readonly tier: string | undefined;
   readonly outcomes: readonly PolicyOutcome[];
+  /** Set when the store failed and the outcomes come from the in-process fallback. */
+  readonly degraded?: 'local' | 'open' | undefined;
 }
 
 function decision(
@@ -85,8 +87,12 @@ function decision(
   reported: PolicyOutcome | undefined,
   fields: Pick<Decision, 'allowed' | 'status' | 'code' | 'retryAfterMs' | 'headers' | 'body'>,
 ): Decision {
+  const headers =
+    parts.degraded === undefined ? fields.headers : { ...fields.headers, 'X-RateLimit-Degraded': parts.degraded };
   return {
     ...fields,
+    headers,
+    degraded: parts.degraded,
     tier: parts.tier,
     policy: reported,
     policies: parts.outcomes,

@@ -7,6 +7,7 @@ import { ConfigurationError } from './errors.js';
 import { memoryStore } from './memory-store.js';
 import type { RateLimiterOptions, TierResolver, Warning } from './options.js';
 import type { Algorithm, Store } from './store.js';
+import type { ResolvedFaultOptions } from './store-guard.js';
 import { defaultIpLimit, defaultTiers, type PolicyLimits, type TierMap, type WebSocketTierLimits } from './tiers.js';
 import {
   integerInRange,
@@ -49,6 +50,7 @@ export interface ResolvedOptions {
   readonly maxApiKeyLength: number;
   readonly requestIdHeader: string;
   readonly store: Store;
+  readonly faults: ResolvedFaultOptions;
   readonly now: () => number;
   readonly warn: (warning: Warning) => void;
 }
@@ -66,6 +68,7 @@ const OPTION_NAMES = [
   'maxApiKeyLength',
   'requestIdHeader',
   'store',
+  'storeFaults',
   'now',
   'onWarning',
 ] as const;
@@ -120,6 +123,10 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
     invalid('store', 'a store (an object with a `consume` method, such as `memoryStore()`)', store);
   }
 
+  const ip = options.ip === false ? false : resolvePolicy('ip', options.ip ?? defaultIpLimit, 'ip');
+  if (ip !== false) assertStorable(store, ip, 'ip');
+  for (const tier of tiers.values()) assertTierStorable(store, tier, `tiers.${tier.name}`);
+
   return {
     tiers,
     resolveTier: resolveTierFn,
@@ -127,15 +134,49 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
     resolverNegativeCacheMs: nonNegativeInteger(options.resolverNegativeCacheMs ?? 5_000, 'resolverNegativeCacheMs'),
     resolverCacheSize: positiveInteger(options.resolverCacheSize ?? 10_000, 'resolverCacheSize'),
     anonymousTier,
-    ip: options.ip === false ? false : resolvePolicy('ip', options.ip ?? defaultIpLimit, 'ip'),
+    ip,
     ipv6Subnet: integerInRange(options.ipv6Subnet ?? 56, 'ipv6Subnet', 1, 128),
     apiKeyHeader: headerName(options.apiKeyHeader ?? 'x-api-key', 'apiKeyHeader'),
     maxApiKeyLength: integerInRange(options.maxApiKeyLength ?? 256, 'maxApiKeyLength', 1, 8_192),
     requestIdHeader: headerName(options.requestIdHeader ?? 'x-request-id', 'requestIdHeader'),
     store,
+    faults: resolveFaults(options.storeFaults),
     now,
     warn,
   };
+}
+
+function resolveFaults(value: unknown): ResolvedFaultOptions {
+  const faults = plainObject(value ?? {}, 'storeFaults');
+  rejectUnknownKeys(
+    faults,
+    ['mode', 'timeoutMs', 'instances', 'failureThreshold', 'cooldownMs'],
+    'storeFaults',
+    'storeFaults.',
+  );
+  const mode = faults.mode ?? 'local';
+  if (mode !== 'local' && mode !== 'open' && mode !== 'closed') {
+    invalid('storeFaults.mode', "one of 'local', 'open' or 'closed'", mode);
+  }
+  return {
+    mode,
+    timeoutMs: integerInRange(faults.timeoutMs ?? 50, 'storeFaults.timeoutMs', 1, 60_000),
+    instances: integerInRange(faults.instances ?? 1, 'storeFaults.instances', 1, 10_000),
+    failureThreshold: integerInRange(faults.failureThreshold ?? 3, 'storeFaults.failureThreshold', 1, 1_000),
+    cooldownMs: integerInRange(faults.cooldownMs ?? 1_000, 'storeFaults.cooldownMs', 1, 3_600_000),
+  };
+}
+
+/** Throws if `store` cannot keep `policy` (a token bucket on rate-limiter-flexible, say). */
+function assertStorable(store: Store, policy: ResolvedPolicy, path: string): void {
+  const reason = store.unsupported?.(policy);
+  if (reason !== undefined)
+    throw new ConfigurationError(`\`${path}\` cannot be kept by the configured store: ${reason}.`);
+}
+
+/** Throws if `store` cannot keep one of `tier`'s policies. */
+export function assertTierStorable(store: Store, tier: ResolvedTier, path: string): void {
+  for (const [name, policy] of tier.policies) if (policy !== false) assertStorable(store, policy, `${path}.${name}`);
 }
 
 function headerName(value: unknown, path: string): string {
