@@ -3,12 +3,20 @@ export { ipIdentity } from './client-ip.js';
 export type { Decision, ErrorBody, PolicyOutcome } from './decision.js';
 export { describeDuration } from './duration.js';
 export { ConfigurationError, isRequestError, RequestError, StoreError, TierlimitError } from './errors.js';
+export {
+  type FlexibleLimiter,
+  type FlexibleResult,
+  FlexibleStore,
+  type FlexibleStoreOptions,
+  flexibleStore,
+} from './flexible-store.js';
 export { type ErrorResponse, errorResponse } from './http-errors.js';
 export type { RequestHeaders } from './identity.js';
 export {
   createRateLimiter,
   isRateLimiter,
   RateLimiter,
+  type RateLimiterEvents,
   type RequestFacts,
   type RouteHandler,
   type RouteOptions,
@@ -17,7 +25,8 @@ export { MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-stor
 export type { RateLimiterOptions, TierResolution, TierResolver, Warning } from './options.js';
 export { retryAfterSeconds } from './response.js';
 export { settle } from './settle.js';
-export type { Algorithm, CheckState, ConsumeResult, Store, StoreCheck } from './store.js';
+export type { Algorithm, CheckState, ConsumeResult, PolicySpec, Store, StoreCheck } from './store.js';
+export type { FaultMode, StoreFaultOptions } from './store-guard.js';
 export {
   defaultIpLimit,
   defaultTiers,

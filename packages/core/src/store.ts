@@ -42,8 +42,23 @@ export interface ConsumeResult {
   readonly states: readonly CheckState[];
 }
 
+/** A policy as a store sees it when asked whether it can keep it. */
+export interface PolicySpec {
+  readonly name: string;
+  readonly algorithm: Algorithm;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly capacity: number;
+}
+
 /** A place to keep counters. Implementations must decide all checks of one call atomically. */
 export interface Store {
+  /**
+   * Why this store cannot keep `policy`, or `undefined` if it can. Asked for every policy
+   * when the limiter is built (and for per-customer limits when resolved), so an
+   * unsupported policy is a configuration error, never a per-request failure.
+   */
+  unsupported?(policy: PolicySpec): string | undefined;
   /**
    * Check every policy of one request and, only if all have room, charge each its cost.
    * May answer synchronously (the memory store does) or with a promise. A failure is an

@@ -10,7 +10,7 @@ import { ConfigurationError } from './errors.js';
 import { hashedIdentity, storageKey } from './identity.js';
 import type { TierResolution } from './options.js';
 import type { TierOverrides } from './tiers.js';
-import { type ResolvedOptions, type ResolvedTier, resolveTier } from './validate-options.js';
+import { assertTierStorable, type ResolvedOptions, type ResolvedTier, resolveTier } from './validate-options.js';
 
 /** Who a request belongs to, as far as limits are concerned. */
 export interface Identity {
@@ -104,6 +104,7 @@ export class TierCache {
       );
     }
     const tier = answer.limits === undefined ? base : withOverrides(base, answer.limits);
+    if (tier !== base) assertTierStorable(this.#options.store, tier, 'resolveTier(...).limits');
     const identity = answer.id === undefined ? hashedIdentity('key', apiKey) : hashedIdentity('id', answer.id);
     return identityFor(tier, identity);
   }
