@@ -1,0 +1,266 @@
+import {
+  type CheckState,
+  ConfigurationError,
+  type ConsumeResult,
+  type Store,
+  type StoreCheck,
+  StoreError,
+} from '@tierlimit/core';
+import { Cluster, type Redis } from 'ioredis';
+import { createRedisClient } from './client-options.js';
+import { redisKey } from './keys.js';
+import { CONSUME, REFUND } from './scripts.js';
+
+/** An ioredis client for one Redis, or for a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** Options of {@link redisStore}. Give `client` or `url`, not both. */
+export interface RedisStoreOptions {
+  /**
+   * Your ioredis client or cluster. Create it with `recommendedRedisOptions()` (or use
+   * `url`): with ioredis's defaults a request can hang while Redis is down and be counted
+   * twice after a reconnect. Not closed by `close()`.
+   */
+  readonly client?: RedisClient;
+  /** Redis URL (`redis://127.0.0.1:6379`); the store creates, and closes, a client with the recommended options. */
+  readonly url?: string;
+  /** Key prefix, ending with the key-format version. Default `'tl:1:'`. */
+  readonly prefix?: string;
+  /** For tests only: a clock in ms to use instead of Redis `TIME`. Default: Redis's own clock. */
+  readonly now?: () => number;
+  /** Receives warnings (an unsafe client, connection errors), once per code. Default `console.warn`. */
+  readonly onWarning?: (warning: { readonly code: string; readonly message: string }) => void;
+}
+
+interface ScriptCommands {
+  tierlimitConsume(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+  tierlimitRefund(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+}
+
+/** One script call's worth of checks (all in one Cluster slot). */
+interface Group {
+  readonly indexes: number[];
+  readonly keys: string[];
+}
+
+const FIELDS_PER_STATE = 5;
+
+/**
+ * Store on Redis (or Redis Cluster) through ioredis: each decision is one atomic Lua call
+ * on the server, so any number of app instances sharing one Redis admit exactly the
+ * configured number of requests in total.
+ */
+export class RedisStore implements Store {
+  readonly #client: RedisClient & ScriptCommands;
+  readonly #owned: boolean;
+  readonly #prefix: string;
+  readonly #now: (() => number) | undefined;
+  readonly #warn: (warning: { readonly code: string; readonly message: string }) => void;
+
+  constructor(options: RedisStoreOptions) {
+    if ((options.client === undefined) === (options.url === undefined)) {
+      throw new ConfigurationError(
+        'Expected exactly one of `client` (an ioredis client) or `url` (a Redis URL) in redisStore options.',
+      );
+    }
+    const prefix = options.prefix ?? 'tl:1:';
+    if (typeof prefix !== 'string' || /[{}\s]/.test(prefix)) {
+      throw new ConfigurationError(
+        `Expected \`prefix\` to be a string without braces or spaces, got ${JSON.stringify(prefix)}.`,
+      );
+    }
+    this.#prefix = prefix;
+    this.#now = options.now;
+    const warned = new Set<string>();
+    const onWarning = options.onWarning ?? ((w) => console.warn(`[tierlimit] ${w.code}: ${w.message}`));
+    this.#warn = (warning) => {
+      if (warned.has(warning.code)) return;
+      warned.add(warning.code);
+      onWarning(warning);
+    };
+    const client =
+      options.client ??
+      createRedisClient(options.url as string, {
+        onError: (error) =>
+          this.#warn({
+            code: 'TL_REDIS_ERROR',
+            message: `Redis connection error: ${error.message} (ioredis reconnects on its own).`,
+          }),
+      });
+    this.#owned = options.client === undefined;
+    if (!this.#owned) this.#checkClient(client);
+    client.defineCommand('tierlimitConsume', { lua: CONSUME });
+    client.defineCommand('tierlimitRefund', { lua: REFUND });
+    this.#client = client as RedisClient & ScriptCommands;
+  }
+
+  /** The ioredis client in use. */
+  get client(): RedisClient {
+    return this.#client;
+  }
+
+  /** The Redis key that holds `storageKey` (see the key format in keys.ts and the README). */
+  keyFor(storageKey: string): string {
+    return redisKey(this.#prefix, storageKey).key;
+  }
+
+  /** Resolves true once connected, false if `timeoutMs` passes first; never rejects (the app may start without Redis). */
+  ready(timeoutMs = 2_000): Promise<boolean> {
+    if (this.#client.status === 'ready') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (value: boolean) => {
+        clearTimeout(timer);
+        this.#client.off('ready', onReady);
+        resolve(value);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#client.on('ready', onReady);
+    });
+  }
+
+  async consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
+    const keys: string[] = [];
+    const groups = new Map<string, Group>();
+    for (let i = 0; i < checks.length; i++) {
+      const { key, identity } = redisKey(this.#prefix, (checks[i] as StoreCheck).key);
+      keys.push(key);
+      let group = groups.get(identity);
+      if (group === undefined) {
+        group = { indexes: [], keys: [] };
+        groups.set(identity, group);
+      }
+      group.indexes.push(i);
+      group.keys.push(key);
+    }
+    // One Redis: one script call for all keys. A cluster: keys of one identity share a slot;
+    // several identities need one call each, refunded if a later one is denied.
+    if (!(this.#client instanceof Cluster) || groups.size === 1) return this.#run(keys, checks, false);
+    return this.#acrossSlots([...groups.values()], checks);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#owned) return;
+    try {
+      await this.#client.quit();
+    } catch {
+      this.#client.disconnect();
+    }
+  }
+
+  async #run(
+    keys: readonly string[],
+    checks: readonly StoreCheck[],
+    peek: boolean,
+  ): Promise<ConsumeResult & { windowEnds: number[] }> {
+    const args: Array<string | number> = [...keys, this.#now === undefined ? '' : String(Math.floor(this.#now()))];
+    for (const check of checks) {
+      args.push(
+        check.algorithm === 'fixed-window' ? 0 : 1,
+        check.limit,
+        check.windowMs,
+        check.capacity,
+        peek ? 0 : check.cost,
+      );
+    }
+    const reply = await this.#client.tierlimitConsume(keys.length, ...args);
+    return parseReply(reply, checks.length);
+  }
+
+  async #acrossSlots(groups: readonly Group[], checks: readonly StoreCheck[]): Promise<ConsumeResult> {
+    const states: CheckState[] = new Array(checks.length);
+    const charged: Array<{ group: Group; windowEnds: number[] }> = [];
+    let allowed = true;
+    for (const group of groups) {
+      const subset = group.indexes.map((i) => checks[i] as StoreCheck);
+      const result = await this.#run(group.keys, subset, !allowed);
+      group.indexes.forEach((index, j) => {
+        states[index] = result.states[j] as CheckState;
+      });
+      if (!allowed) continue;
+      if (result.allowed) {
+        charged.push({ group, windowEnds: result.windowEnds });
+      } else {
+        allowed = false;
+        await this.#refund(charged, checks);
+        for (const { group: refunded } of charged) {
+          for (const index of refunded.indexes) {
+            const check = checks[index] as StoreCheck;
+            const state = states[index] as CheckState;
+            states[index] = { ...state, remaining: Math.min(check.capacity, state.remaining + check.cost) };
+          }
+        }
+      }
+    }
+    return { allowed, states };
+  }
+
+  async #refund(
+    charged: ReadonlyArray<{ group: Group; windowEnds: number[] }>,
+    checks: readonly StoreCheck[],
+  ): Promise<void> {
+    for (const { group, windowEnds } of charged) {
+      const args: Array<string | number> = [...group.keys];
+      group.indexes.forEach((index, j) => {
+        const check = checks[index] as StoreCheck;
+        args.push(
+          check.algorithm === 'fixed-window' ? 0 : 1,
+          check.limit,
+          check.windowMs,
+          check.capacity,
+          check.cost,
+          windowEnds[j] as number,
+        );
+      });
+      try {
+        await this.#client.tierlimitRefund(group.keys.length, ...args);
+      } catch (error) {
+        // The denial stands either way; an unrefunded charge only errs on the strict side.
+        this.#warn({
+          code: 'TL_REDIS_REFUND_FAILED',
+          message: `could not refund a cross-slot charge: ${(error as Error).message}`,
+        });
+      }
+    }
+  }
+
+  #checkClient(client: RedisClient): void {
+    const options =
+      client instanceof Cluster
+        ? { enableOfflineQueue: client.options.enableOfflineQueue, ...client.options.redisOptions }
+        : client.options;
+    const unsafe: string[] = [];
+    if (options.enableOfflineQueue !== false) unsafe.push('enableOfflineQueue is not false');
+    if (options.autoResendUnfulfilledCommands !== false) unsafe.push('autoResendUnfulfilledCommands is not false');
+    if (unsafe.length > 0) {
+      this.#warn({
+        code: 'TL_REDIS_UNSAFE_CLIENT',
+        message: `the ioredis client may count a request twice or hang while Redis is down (${unsafe.join(', ')}); create it with recommendedRedisOptions().`,
+      });
+    }
+  }
+}
+
+function parseReply(reply: unknown, count: number): ConsumeResult & { windowEnds: number[] } {
+  if (!Array.isArray(reply) || reply.length !== 1 + count * FIELDS_PER_STATE) {
+    throw new StoreError(`unexpected reply from the tierlimit script: ${JSON.stringify(reply)?.slice(0, 100)}`);
+  }
+  const states: CheckState[] = new Array(count);
+  const windowEnds: number[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const at = 1 + i * FIELDS_PER_STATE;
+    states[i] = {
+      allowed: Number(reply[at]) === 1,
+      remaining: Number(reply[at + 1]),
+      resetMs: Number(reply[at + 2]),
+      retryMs: Number(reply[at + 3]),
+    };
+    windowEnds[i] = Number(reply[at + 4]);
+  }
+  return { allowed: Number(reply[0]) === 1, states, windowEnds };
+}
+
+/** Creates a Redis store. See {@link RedisStoreOptions}. */
+export function redisStore(options: RedisStoreOptions): RedisStore {
+  return new RedisStore(options);
+}

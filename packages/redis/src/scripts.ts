@@ -1,0 +1,123 @@
+/**
+ * The Lua scripts. Each decision is one script call: read every policy, decide, and only
+ * if all have room write every one, atomically on the server. Time comes from Redis
+ * (`TIME`) so app-server clocks cannot skew windows or refills. The arithmetic mirrors the
+ * memory store's line for line (same rounding, same epsilon), and the shared store suite
+ * in test/stores runs the same cases against both.
+ *
+ * State per key is a hash: `v` (fixed window: units used; bucket: tokens held) and `t`
+ * (fixed window: window end; bucket: time of the last refill), both in ms. Every write
+ * sets a TTL: the window end, or the time the bucket is full again, after which the key
+ * equals no key at all.
+ */
+
+/**
+ * KEYS: one per check. ARGV[1]: the time in ms to use, or '' for Redis TIME (tests pass a
+ * clock). Then five per check: algorithm (0 fixed window, 1 token bucket), limit,
+ * windowMs, capacity, cost.
+ *
+ * Returns { allowed, then per check: fits, remaining, resetMs, retryMs, windowEnd }.
+ */
+export const CONSUME = `
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+local EPSILON = 1e-9
+local count = #KEYS
+local values, times, fits = {}, {}, {}
+local allowed = 1
+for i = 1, count do
+  local at = 1 + (i - 1) * 5
+  local algorithm, limit, window, capacity, cost =
+    tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+  local state = redis.call('HMGET', KEYS[i], 'v', 't')
+  local value, time = tonumber(state[1]), tonumber(state[2])
+  if algorithm == 0 then
+    if value == nil or time == nil or now >= time then
+      value = 0
+      time = now + window
+    end
+    fits[i] = value + cost <= limit
+  else
+    if value == nil or time == nil then
+      value = capacity
+    else
+      value = math.min(capacity, value + math.max(0, now - time) * limit / window)
+    end
+    time = now
+    fits[i] = value + EPSILON >= cost
+  end
+  values[i] = value
+  times[i] = time
+  if not fits[i] then allowed = 0 end
+end
+local out = { allowed }
+for i = 1, count do
+  local at = 1 + (i - 1) * 5
+  local algorithm, limit, window, capacity, cost =
+    tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+  local charge = 0
+  if allowed == 1 then charge = cost end
+  local value, time = values[i], times[i]
+  local remaining, resetMs, retryMs, ttl
+  if algorithm == 0 then
+    value = value + charge
+    remaining = math.max(0, limit - value)
+    resetMs = time - now
+    retryMs = 0
+    if not fits[i] then retryMs = resetMs end
+    ttl = resetMs
+  else
+    value = value - charge
+    local msPerUnit = window / limit
+    remaining = math.max(0, math.floor(value + EPSILON))
+    resetMs = math.max(0, math.ceil((capacity - value) * msPerUnit - EPSILON))
+    retryMs = 0
+    if not fits[i] then retryMs = math.max(1, math.ceil((cost - value) * msPerUnit - EPSILON)) end
+    ttl = resetMs
+  end
+  if charge > 0 then
+    redis.call('HSET', KEYS[i], 'v', string.format('%.17g', value), 't', string.format('%.17g', time))
+    redis.call('PEXPIRE', KEYS[i], math.max(1, ttl))
+  end
+  local fit = 0
+  if fits[i] then fit = 1 end
+  out[#out + 1] = fit
+  out[#out + 1] = remaining
+  out[#out + 1] = resetMs
+  out[#out + 1] = retryMs
+  out[#out + 1] = time
+end
+return out
+`;
+
+/**
+ * Gives back what CONSUME charged, for Redis Cluster where one request's keys live in
+ * different slots and are charged by separate calls: when a later call is denied, the
+ * earlier ones are refunded. KEYS: one per charge. ARGV: five per key: algorithm,
+ * limit, windowMs, capacity, cost, then the window end the charge was made in (a fixed
+ * window is refunded only if it is still that window).
+ */
+export const REFUND = `
+for i = 1, #KEYS do
+  local at = (i - 1) * 6
+  local algorithm, capacity, cost, windowEnd =
+    tonumber(ARGV[at + 1]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6])
+  local state = redis.call('HMGET', KEYS[i], 'v', 't')
+  local value, time = tonumber(state[1]), tonumber(state[2])
+  if value ~= nil and time ~= nil then
+    if algorithm == 0 then
+      if time == windowEnd then
+        redis.call('HSET', KEYS[i], 'v', string.format('%.17g', math.max(0, value - cost)))
+      end
+    else
+      redis.call('HSET', KEYS[i], 'v', string.format('%.17g', math.min(capacity, value + cost)))
+    end
+  end
+end
+return #KEYS
+`;
