@@ -19,6 +19,9 @@ const bucket = (key: string, burst: number, perMinute: number, cost = 1): StoreC
   cost,
 });
 
+// Semantics shared with every store (windows, buckets, all-or-nothing) are in
+// test/stores/store-suite.test.ts; this file covers what only the memory store does.
+
 describe('memory store', () => {
   let clock: ManualClock;
   let store: MemoryStore;
@@ -26,94 +29,6 @@ describe('memory store', () => {
   beforeEach(() => {
     clock = new ManualClock();
     store = new MemoryStore({ now: clock.now, sweepIntervalMs: 0 });
-  });
-
-  describe('fixed window', () => {
-    test('admits exactly `limit` units per window, starting at the first hit', () => {
-      clock.advance(10_000);
-      for (let i = 1; i <= 3; i++) {
-        const result = store.consume([window('a', 3)]);
-        expect(result.allowed).toBe(true);
-        expect(result.states[0]).toEqual({ allowed: true, remaining: 3 - i, resetMs: 61_000 - i * 1_000, retryMs: 0 });
-        clock.advance(1_000);
-      }
-      const denied = store.consume([window('a', 3)]);
-      expect(denied.allowed).toBe(false);
-      expect(denied.states[0]).toEqual({ allowed: false, remaining: 0, resetMs: 57_000, retryMs: 57_000 });
-      clock.advance(57_000);
-      expect(store.consume([window('a', 3)]).states[0]).toMatchObject({ allowed: true, remaining: 2, resetMs: 60_000 });
-    });
-
-    test('a cost that does not fit is refused whole, even when some units remain', () => {
-      store.consume([window('a', 10, 8)]);
-      const denied = store.consume([window('a', 10, 3)]);
-      expect(denied.states[0]).toMatchObject({ allowed: false, remaining: 2 });
-      expect(store.consume([window('a', 10, 2)]).states[0]).toMatchObject({ allowed: true, remaining: 0 });
-    });
-  });
-
-  describe('token bucket', () => {
-    test('starts full, spends a burst, then refills continuously', () => {
-      const spent = store.consume([bucket('b', 50, 500, 50)]);
-      expect(spent.states[0]).toEqual({ allowed: true, remaining: 0, resetMs: 6_000, retryMs: 0 });
-      const denied = store.consume([bucket('b', 50, 500)]);
-      expect(denied.states[0]).toEqual({ allowed: false, remaining: 0, resetMs: 6_000, retryMs: 120 });
-      clock.advance(60);
-      expect(store.consume([bucket('b', 50, 500)]).states[0]).toMatchObject({ allowed: false, retryMs: 60 });
-      clock.advance(60);
-      expect(store.consume([bucket('b', 50, 500)]).states[0]).toMatchObject({ allowed: true, remaining: 0 });
-      clock.advance(1_200);
-      expect(store.consume([bucket('b', 50, 500, 0)]).states[0]).toMatchObject({ remaining: 10 });
-    });
-
-    test('never holds more than its capacity however long it idles', () => {
-      store.consume([bucket('b', 5, 60, 5)]);
-      clock.advance(3_600_000);
-      expect(store.consume([bucket('b', 5, 60, 0)]).states[0]).toMatchObject({ remaining: 5, resetMs: 0 });
-    });
-
-    test('a clock that goes backwards mints no tokens', () => {
-      store.consume([bucket('b', 5, 60, 5)]);
-      clock.advance(-10_000);
-      expect(store.consume([bucket('b', 5, 60)]).allowed).toBe(false);
-    });
-
-    test('admits at most capacity + refill x time over a long run', () => {
-      let admitted = 0;
-      for (let ms = 0; ms < 10_000; ms += 7) {
-        if (store.consume([bucket('b', 50, 500, 3)]).allowed) admitted += 3;
-        clock.advance(7);
-      }
-      expect(admitted).toBeLessThanOrEqual(50 + (500 * 10_000) / 60_000);
-      expect(admitted).toBeGreaterThan(50 + (500 * 10_000) / 60_000 - 6);
-    });
-  });
-
-  describe('all or nothing', () => {
-    test('a request denied by one policy charges none of the others', () => {
-      store.consume([window('ip', 100), bucket('ev', 10, 600, 10)]);
-      const denied = store.consume([window('ip', 100), bucket('ev', 10, 600, 5)]);
-      expect(denied.allowed).toBe(false);
-      expect(denied.states[0]).toMatchObject({ allowed: true, remaining: 99 });
-      expect(denied.states[1]).toMatchObject({ allowed: false });
-      expect(store.consume([window('ip', 100, 0)]).states[0]).toMatchObject({ remaining: 99 });
-    });
-
-    test('denied requests do not count against the policy that denied them', () => {
-      for (let i = 0; i < 3; i++) store.consume([window('a', 3)]);
-      for (let i = 0; i < 50; i++) store.consume([window('a', 3)]);
-      clock.advance(60_000);
-      expect(store.consume([window('a', 3)]).states[0]).toMatchObject({ allowed: true, remaining: 2 });
-    });
-
-    test('a cost of 0 reads without creating state', () => {
-      const peek = store.consume([window('a', 5, 0), bucket('b', 5, 60, 0)]);
-      expect(peek.states).toEqual([
-        { allowed: true, remaining: 5, resetMs: 60_000, retryMs: 0 },
-        { allowed: true, remaining: 5, resetMs: 0, retryMs: 0 },
-      ]);
-      expect(store.size).toBe(0);
-    });
   });
 
   describe('bounded memory', () => {

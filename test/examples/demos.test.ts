@@ -3,59 +3,18 @@
  * `pnpm demo`, `demo:koa`, `demo:fastify` after setup), on a free port on 127.0.0.1, with
  * the real clock. Checks the issue's "done when" list end to end.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-
-const root = join(__dirname, '..', '..');
-const tsx = join(root, 'node_modules', '.bin', 'tsx');
-
-interface Demo {
-  readonly url: string;
-  readonly process: ChildProcess;
-}
-
-function startDemo(framework: string): Promise<Demo> {
-  const child = spawn(tsx, ['--tsconfig', 'examples/tsconfig.json', `examples/${framework}/src/server.ts`], {
-    cwd: root,
-    env: { ...process.env, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${framework} demo did not start in 20 s`)), 20_000);
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /^listening on (http:\/\/127\.0\.0\.1:\d+)$/m.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ url: match[1] as string, process: child });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${framework} demo exited with ${code} before listening: ${output}`));
-    });
-  });
-}
-
-function stop(demo: Demo | undefined): Promise<void> {
-  if (!demo || demo.process.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    demo.process.once('exit', () => resolve());
-    demo.process.kill('SIGTERM');
-  });
-}
+import { type DemoProcess, startDemo, stopDemo } from '../support/demo-process';
 
 const events = (count: number) => ({ events: Array.from({ length: count }, (_, i) => ({ name: 'page_view', i })) });
 
 describe.each(['express', 'koa', 'fastify'])('%s demo', (framework) => {
-  let demo: Demo | undefined;
+  let demo: DemoProcess | undefined;
 
   beforeAll(async () => {
     demo = await startDemo(framework);
   }, 30_000);
 
-  afterAll(() => stop(demo));
+  afterAll(() => stopDemo(demo));
 
   const call = (path: string, key?: string, body?: unknown) =>
     fetch(`${demo?.url}${path}`, {

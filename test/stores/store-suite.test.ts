@@ -1,0 +1,214 @@
+/**
+ * One store suite, every store: the same semantics on the memory store and on Redis (one
+ * server, and a three-node Redis Cluster). The Redis store takes time from Redis itself in
+ * production; here it is given the test's clock so windows move without sleeping.
+ */
+import { type ConsumeResult, MemoryStore, type Store, type StoreCheck } from '@tierlimit/core';
+import { RedisStore, recommendedRedisOptions } from '@tierlimit/redis';
+import { Cluster, Redis } from 'ioredis';
+import { ManualClock } from '../support/clock';
+import { RedisCluster, RedisServer, redisAvailable } from '../support/redis-server';
+
+const window = (key: string, limit: number, cost = 1, windowMs = 60_000): StoreCheck => ({
+  key,
+  algorithm: 'fixed-window',
+  limit,
+  windowMs,
+  capacity: limit,
+  cost,
+});
+
+const bucket = (key: string, burst: number, perMinute: number, cost = 1): StoreCheck => ({
+  key,
+  algorithm: 'token-bucket',
+  limit: perMinute,
+  windowMs: 60_000,
+  capacity: burst,
+  cost,
+});
+
+interface Target {
+  readonly name: string;
+  setup(clock: ManualClock): Promise<{ store: Store; keyCount(): Promise<number>; teardown(): Promise<void> }>;
+}
+
+let redis: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
+
+const targets: Target[] = [
+  {
+    name: 'memory',
+    setup: async (clock) => {
+      const store = new MemoryStore({ now: clock.now, sweepIntervalMs: 0 });
+      return { store, keyCount: async () => store.size, teardown: async () => store.close() };
+    },
+  },
+];
+if (redisAvailable()) {
+  targets.push({
+    name: 'redis',
+    setup: async (clock) => {
+      redis ??= await RedisServer.start();
+      const client = new Redis(redis.url, recommendedRedisOptions());
+      const store = new RedisStore({ client, now: clock.now });
+      if (!(await store.ready(5_000))) throw new Error('Redis did not become ready');
+      await client.flushall();
+      return {
+        store,
+        keyCount: () => client.dbsize(),
+        teardown: async () => {
+          const keys = await client.keys('*');
+          for (const key of keys) expect(await client.pttl(key)).not.toBe(-1);
+          client.disconnect();
+        },
+      };
+    },
+  });
+  targets.push({
+    name: 'redis cluster',
+    setup: async (clock) => {
+      cluster ??= await RedisCluster.start();
+      const client = new Cluster(
+        cluster.nodes.map((node) => ({ host: '127.0.0.1', port: node.port })),
+        { enableOfflineQueue: false, redisOptions: recommendedRedisOptions() },
+      );
+      const store = new RedisStore({ client, now: clock.now });
+      if (!(await store.ready(10_000))) throw new Error('the Redis Cluster client did not become ready');
+      await Promise.all(client.nodes('master').map((node) => node.flushall()));
+      const countKeys = async () => {
+        const sizes = await Promise.all(client.nodes('master').map((node) => node.dbsize()));
+        return sizes.reduce((a, b) => a + b, 0);
+      };
+      return {
+        store,
+        keyCount: countKeys,
+        teardown: async () => {
+          for (const node of client.nodes('master')) {
+            for (const key of await node.keys('*')) expect(await node.pttl(key)).not.toBe(-1);
+          }
+          client.disconnect();
+        },
+      };
+    },
+  });
+}
+
+afterAll(async () => {
+  await redis?.stop();
+  await cluster?.stop();
+});
+
+describe.each(targets)('$name store', (target) => {
+  let clock: ManualClock;
+  let store: Store;
+  let keyCount: () => Promise<number>;
+  let teardown: () => Promise<void>;
+  const consume = (checks: StoreCheck[]): Promise<ConsumeResult> => Promise.resolve(store.consume(checks));
+
+  beforeEach(async () => {
+    clock = new ManualClock();
+    ({ store, keyCount, teardown } = await target.setup(clock));
+  });
+
+  afterEach(() => teardown());
+
+  describe('fixed window', () => {
+    test('admits exactly `limit` units per window, starting at the first hit', async () => {
+      clock.advance(10_000);
+      for (let i = 1; i <= 3; i++) {
+        const result = await consume([window('api:ha', 3)]);
+        expect(result.allowed).toBe(true);
+        expect(result.states[0]).toEqual({ allowed: true, remaining: 3 - i, resetMs: 61_000 - i * 1_000, retryMs: 0 });
+        clock.advance(1_000);
+      }
+      const denied = await consume([window('api:ha', 3)]);
+      expect(denied.allowed).toBe(false);
+      expect(denied.states[0]).toEqual({ allowed: false, remaining: 0, resetMs: 57_000, retryMs: 57_000 });
+      clock.advance(57_000);
+      expect((await consume([window('api:ha', 3)])).states[0]).toMatchObject({
+        allowed: true,
+        remaining: 2,
+        resetMs: 60_000,
+      });
+    });
+
+    test('a cost that does not fit is refused whole, even when some units remain', async () => {
+      await consume([window('api:ha', 10, 8)]);
+      expect((await consume([window('api:ha', 10, 3)])).states[0]).toMatchObject({ allowed: false, remaining: 2 });
+      expect((await consume([window('api:ha', 10, 2)])).states[0]).toMatchObject({ allowed: true, remaining: 0 });
+    });
+  });
+
+  describe('token bucket', () => {
+    test('starts full, spends a burst, then refills continuously', async () => {
+      expect((await consume([bucket('events:hb', 50, 500, 50)])).states[0]).toEqual({
+        allowed: true,
+        remaining: 0,
+        resetMs: 6_000,
+        retryMs: 0,
+      });
+      expect((await consume([bucket('events:hb', 50, 500)])).states[0]).toEqual({
+        allowed: false,
+        remaining: 0,
+        resetMs: 6_000,
+        retryMs: 120,
+      });
+      clock.advance(60);
+      expect((await consume([bucket('events:hb', 50, 500)])).states[0]).toMatchObject({ allowed: false, retryMs: 60 });
+      clock.advance(60);
+      expect((await consume([bucket('events:hb', 50, 500)])).states[0]).toMatchObject({ allowed: true, remaining: 0 });
+      clock.advance(1_200);
+      expect((await consume([bucket('events:hb', 50, 500, 0)])).states[0]).toMatchObject({ remaining: 10 });
+    });
+
+    test('never holds more than its capacity however long it idles', async () => {
+      await consume([bucket('events:hb', 5, 60, 5)]);
+      clock.advance(3_600_000);
+      expect((await consume([bucket('events:hb', 5, 60, 0)])).states[0]).toMatchObject({ remaining: 5, resetMs: 0 });
+    });
+
+    test('a clock that goes backwards mints no tokens', async () => {
+      await consume([bucket('events:hb', 5, 60, 5)]);
+      clock.advance(-10_000);
+      expect((await consume([bucket('events:hb', 5, 60)])).allowed).toBe(false);
+    });
+
+    test('admits at most capacity + refill x time over a long run', async () => {
+      let admitted = 0;
+      for (let ms = 0; ms < 10_000; ms += 21) {
+        if ((await consume([bucket('events:hb', 50, 500, 3)])).allowed) admitted += 3;
+        clock.advance(21);
+      }
+      const bound = 50 + (500 * 10_000) / 60_000;
+      expect(admitted).toBeLessThanOrEqual(bound);
+      expect(admitted).toBeGreaterThan(bound - 6);
+    });
+  });
+
+  describe('all or nothing', () => {
+    test('a request denied by one policy charges none of the others (keys of two identities)', async () => {
+      await consume([window('ip:i198.51.100.1', 100), bucket('events:hb', 10, 600, 10)]);
+      const denied = await consume([window('ip:i198.51.100.1', 100), bucket('events:hb', 10, 600, 5)]);
+      expect(denied.allowed).toBe(false);
+      expect(denied.states[0]).toMatchObject({ allowed: true, remaining: 99 });
+      expect(denied.states[1]).toMatchObject({ allowed: false });
+      expect((await consume([window('ip:i198.51.100.1', 100, 0)])).states[0]).toMatchObject({ remaining: 99 });
+    });
+
+    test('denied requests do not count against the policy that denied them', async () => {
+      for (let i = 0; i < 3; i++) await consume([window('api:ha', 3)]);
+      for (let i = 0; i < 20; i++) await consume([window('api:ha', 3)]);
+      clock.advance(60_000);
+      expect((await consume([window('api:ha', 3)])).states[0]).toMatchObject({ allowed: true, remaining: 2 });
+    });
+
+    test('a cost of 0 reads without creating state', async () => {
+      const peek = await consume([window('api:ha', 5, 0), bucket('events:hb', 5, 60, 0)]);
+      expect(peek.states).toEqual([
+        { allowed: true, remaining: 5, resetMs: 60_000, retryMs: 0 },
+        { allowed: true, remaining: 5, resetMs: 0, retryMs: 0 },
+      ]);
+      expect(await keyCount()).toBe(0);
+    });
+  });
+});
