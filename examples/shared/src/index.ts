@@ -6,6 +6,8 @@
  */
 import { batchSize, type RateLimiterOptions, RequestError, type TierResolver } from '@tierlimit/core';
 
+import { redisStore } from '@tierlimit/redis';
+
 export { EventLog, type EventStats } from './event-log.js';
 
 /** Demo API keys and their tiers. demo-enterprise shows per-customer limits. */
@@ -92,12 +94,17 @@ export interface DemoOptions {
   readonly trustProxy?: false | 'loopback';
 }
 
-/** Server settings from the environment: `PORT` (default 3000), `TRUST_PROXY` (`loopback` to trust a local proxy). */
-export function serverSettings(env: NodeJS.ProcessEnv = process.env): {
-  port: number;
-  host: string;
-  options: DemoOptions;
-} {
+/**
+ * Server settings from the environment: `PORT` (default 3000), `TRUST_PROXY` (`loopback`
+ * to trust a local proxy), `REDIS_URL` (share limits with every instance using the same
+ * Redis; without it, limits live in this process's memory).
+ *
+ * With Redis, startup waits up to 2 s for the connection; if Redis is down the demo starts
+ * anyway and answers per the limiter's fault mode (`local`) until Redis appears.
+ */
+export async function serverSettings(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ port: number; host: string; options: DemoOptions }> {
   const port = env.PORT === undefined || env.PORT === '' ? 3000 : Number(env.PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new Error(`Expected PORT to be a port number from 0 to 65535, got ${JSON.stringify(env.PORT)}.`);
@@ -106,7 +113,28 @@ export function serverSettings(env: NodeJS.ProcessEnv = process.env): {
   if (trust !== undefined && trust !== '' && trust !== 'loopback') {
     throw new Error(`Expected TRUST_PROXY to be unset or "loopback", got ${JSON.stringify(trust)}.`);
   }
-  return { port, host: '127.0.0.1', options: { trustProxy: trust === 'loopback' ? 'loopback' : false } };
+  const options: DemoOptions = { trustProxy: trust === 'loopback' ? 'loopback' : false };
+  if (env.REDIS_URL) {
+    const store = redisStore({ url: env.REDIS_URL });
+    if (!(await store.ready(2_000))) {
+      console.error(`Redis at ${env.REDIS_URL} is not reachable yet; limiting in process until it is.`);
+    }
+    return { port, host: '127.0.0.1', options: { ...options, limiter: { store } } };
+  }
+  return { port, host: '127.0.0.1', options };
+}
+
+/**
+ * Stops the demo on SIGINT/SIGTERM: stop accepting connections, close the store's Redis
+ * connection if there is one, and exit.
+ */
+export function exitOnSignal(options: DemoOptions, close: () => Promise<unknown>): void {
+  const stop = async () => {
+    await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 2_000))]);
+    await options.limiter?.store?.close?.();
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop());
 }
 
 /** The one line each demo prints when ready. */
