@@ -3,7 +3,14 @@
  * server, and a three-node Redis Cluster). The Redis store takes time from Redis itself in
  * production; here it is given the test's clock so windows move without sleeping.
  */
-import { type ConsumeResult, MemoryStore, type Store, type StoreCheck } from '@tierlimit/core';
+import {
+  type ConsumeResult,
+  isLeaseStore,
+  type LeaseStore,
+  MemoryStore,
+  type Store,
+  type StoreCheck,
+} from '@tierlimit/core';
 import { RedisStore, recommendedRedisOptions } from '@tierlimit/redis';
 import { Cluster, Redis } from 'ioredis';
 import { ManualClock } from '../support/clock';
@@ -182,6 +189,49 @@ describe.each(targets)('$name store', (target) => {
       const bound = 50 + (500 * 10_000) / 60_000;
       expect(admitted).toBeLessThanOrEqual(bound);
       expect(admitted).toBeGreaterThan(bound - 6);
+    });
+  });
+
+  describe('connection leases', () => {
+    const leases = () => {
+      if (!isLeaseStore(store)) throw new Error(`${target.name} keeps no leases`);
+      return store as Store & LeaseStore;
+    };
+
+    test('at most `max` live leases per key; a refused acquire takes nothing', async () => {
+      const l = leases();
+      const taken = [];
+      for (let i = 0; i < 3; i++) taken.push(await l.acquireLease('connections:ha', 3, 30_000));
+      expect(taken.every((id) => typeof id === 'string')).toBe(true);
+      expect(new Set(taken).size).toBe(3);
+      expect(await l.acquireLease('connections:ha', 3, 30_000)).toBeUndefined();
+      expect(await l.countLeases('connections:ha')).toBe(3);
+      expect(await l.acquireLease('connections:hb', 3, 30_000)).toEqual(expect.any(String));
+    });
+
+    test('release is idempotent and the count never goes negative', async () => {
+      const l = leases();
+      const id = (await l.acquireLease('connections:ha', 2, 30_000)) as string;
+      expect(await l.releaseLease('connections:ha', id)).toBe(true);
+      expect(await l.releaseLease('connections:ha', id)).toBe(false);
+      expect(await l.releaseLease('connections:ha', 'never-taken')).toBe(false);
+      expect(await l.countLeases('connections:ha')).toBe(0);
+      expect(await l.acquireLease('connections:ha', 2, 30_000)).toEqual(expect.any(String));
+      expect(await l.acquireLease('connections:ha', 2, 30_000)).toEqual(expect.any(String));
+      expect(await l.countLeases('connections:ha')).toBe(2);
+    });
+
+    test('a lease that is not renewed lapses, freeing its slot; a renewed one stays', async () => {
+      const l = leases();
+      const dead = (await l.acquireLease('connections:ha', 2, 10_000)) as string;
+      const alive = (await l.acquireLease('connections:ha', 2, 10_000)) as string;
+      clock.advance(6_000);
+      expect(await l.renewLease('connections:ha', alive, 10_000)).toBe(true);
+      clock.advance(6_000);
+      expect(await l.countLeases('connections:ha')).toBe(1);
+      expect(await l.renewLease('connections:ha', dead, 10_000)).toBe(false);
+      expect(await l.acquireLease('connections:ha', 2, 10_000)).toEqual(expect.any(String));
+      expect(await l.acquireLease('connections:ha', 2, 10_000)).toBeUndefined();
     });
   });
 

@@ -4,6 +4,7 @@
  * with their framework's API; they never compute any of it.
  */
 import type { Algorithm } from './store.js';
+import type { ResolvedTier } from './validate-options.js';
 
 /** One policy's part in a decision. Times are milliseconds on the limiter's clock. */
 export interface PolicyOutcome {
@@ -50,6 +51,14 @@ export interface Decision {
   readonly code: string | undefined;
   /** Tier of the caller, when known. */
   readonly tier: string | undefined;
+  /**
+   * The caller's storage identity once known: `h` + a hash of the API key (or account id),
+   * or `i` + the client IP identity for anonymous tiers. Never the raw key. Use it to key
+   * your own per-caller state (the WebSocket guard keys connection leases with it).
+   */
+  readonly identity: string | undefined;
+  /** The caller's limits once known: its tier with any per-customer limits merged in. */
+  readonly limits: ResolvedTier | undefined;
   /** The policy the headers describe: closest to exhaustion, or on 429 the one that denied with the longest wait. */
   readonly policy: PolicyOutcome | undefined;
   /** Every policy evaluated, in order (`ip` first). */
@@ -81,6 +90,8 @@ export const SKIPPED: Decision = Object.freeze({
   status: 200,
   code: undefined,
   tier: undefined,
+  identity: undefined,
+  limits: undefined,
   policy: undefined,
   policies: Object.freeze([]) as readonly PolicyOutcome[],
   limit: 0,

@@ -12,6 +12,7 @@ export {
 } from './flexible-store.js';
 export { type ErrorResponse, errorResponse } from './http-errors.js';
 export type { RequestHeaders } from './identity.js';
+export { storageKey } from './identity.js';
 export {
   createRateLimiter,
   isRateLimiter,
@@ -25,7 +26,16 @@ export { MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-stor
 export type { RateLimiterOptions, TierResolution, TierResolver, Warning } from './options.js';
 export { retryAfterSeconds } from './response.js';
 export { settle } from './settle.js';
-export type { Algorithm, CheckState, ConsumeResult, PolicySpec, Store, StoreCheck } from './store.js';
+export {
+  type Algorithm,
+  type CheckState,
+  type ConsumeResult,
+  isLeaseStore,
+  type LeaseStore,
+  type PolicySpec,
+  type Store,
+  type StoreCheck,
+} from './store.js';
 export type { FaultMode, StoreFaultOptions } from './store-guard.js';
 export {
   defaultIpLimit,

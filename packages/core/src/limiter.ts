@@ -74,6 +74,7 @@ class RequestContext implements RenderContext {
   readonly now: number;
   ipKey = '';
   tier: string | undefined;
+  identity: Identity | undefined;
   degraded: 'local' | 'open' | undefined;
   readonly #headers: RequestHeaders;
   readonly #header: string;
@@ -288,6 +289,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       return this.#refuse(context, { status: 401, code: 'UNAUTHORIZED', message: 'Invalid API key.' });
     }
     context.tier = identity.tier.name;
+    context.identity = identity;
     const policy = identity.tier.policies.get(policyName);
     if (policy === undefined) {
       throw new ConfigurationError(`Tier \`${identity.tier.name}\` does not define policy \`${policyName}\`.`);
@@ -438,7 +440,13 @@ function serviceUnavailable(context: RequestContext, retryAfterMs: number): Deci
 }
 
 function partsOf(context: RequestContext, outcomes: readonly PolicyOutcome[]): DecisionParts {
-  return { tier: context.tier, outcomes, degraded: context.degraded };
+  return {
+    tier: context.tier,
+    outcomes,
+    degraded: context.degraded,
+    identity: context.identity?.id,
+    limits: context.identity?.tier,
+  };
 }
 
 function displayHeader(name: string): string {

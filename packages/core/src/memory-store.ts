@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { ConfigurationError } from './errors.js';
-import type { CheckState, ConsumeResult, Store, StoreCheck } from './store.js';
+import type { CheckState, ConsumeResult, LeaseStore, Store, StoreCheck } from './store.js';
 import { nonNegativeInteger, optionalFunction, positiveInteger, rejectUnknownKeys } from './validate.js';
 
 /** Options of {@link memoryStore}. */
@@ -42,7 +43,7 @@ const INITIAL_SLOTS = 1_024;
  * while idle. rate-limiter-flexible's memory limiter keeps a timer per key instead
  * (about 405 bytes each and a 100 ms stall when a million expire together): SPEC 6.
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, LeaseStore {
   readonly #maxKeys: number;
   readonly #now: () => number;
   readonly #sweepIntervalMs: number;
@@ -68,6 +69,8 @@ export class MemoryStore implements Store {
   readonly #values: number[] = [];
   readonly #times: number[] = [];
   readonly #fits: boolean[] = [];
+  /** Leases by key: lease id -> expiry. Bounded by the live leases (connections) themselves. */
+  readonly #leases = new Map<string, Map<string, number>>();
 
   constructor(options: MemoryStoreOptions = {}) {
     rejectUnknownKeys(options, ['maxKeys', 'now', 'sweepIntervalMs', 'onFull'], 'memoryStore options');
@@ -206,6 +209,45 @@ export class MemoryStore implements Store {
   close(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  acquireLease(key: string, max: number, ttlMs: number): string | undefined {
+    const now = this.#now();
+    const leases = this.#liveLeases(key, now);
+    if (leases !== undefined && leases.size >= max) return undefined;
+    const id = randomUUID();
+    if (leases === undefined) this.#leases.set(key, new Map([[id, now + ttlMs]]));
+    else leases.set(id, now + ttlMs);
+    return id;
+  }
+
+  renewLease(key: string, lease: string, ttlMs: number): boolean {
+    const now = this.#now();
+    const leases = this.#liveLeases(key, now);
+    if (leases === undefined || !leases.has(lease)) return false;
+    leases.set(lease, now + ttlMs);
+    return true;
+  }
+
+  releaseLease(key: string, lease: string): boolean {
+    const leases = this.#leases.get(key);
+    if (leases === undefined || !leases.delete(lease)) return false;
+    if (leases.size === 0) this.#leases.delete(key);
+    return true;
+  }
+
+  countLeases(key: string): number {
+    return this.#liveLeases(key, this.#now())?.size ?? 0;
+  }
+
+  /** The unexpired leases of `key` (lapsed ones are dropped on the way). */
+  #liveLeases(key: string, now: number): Map<string, number> | undefined {
+    const leases = this.#leases.get(key);
+    if (leases === undefined) return undefined;
+    for (const [id, expiresAt] of leases) if (expiresAt <= now) leases.delete(id);
+    if (leases.size > 0) return leases;
+    this.#leases.delete(key);
+    return undefined;
   }
 
   #sweep(maxSlots: number, now: number): number {

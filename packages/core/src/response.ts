@@ -5,6 +5,7 @@
  */
 import type { Decision, ErrorBody, PolicyOutcome } from './decision.js';
 import { describeDuration } from './duration.js';
+import type { ResolvedTier } from './validate-options.js';
 
 /** What rendering needs to know about the request beyond its outcomes. */
 export interface RenderContext {
@@ -80,6 +81,8 @@ export interface DecisionParts {
   readonly outcomes: readonly PolicyOutcome[];
   /** Set when the store failed and the outcomes come from the in-process fallback. */
   readonly degraded?: 'local' | 'open' | undefined;
+  readonly identity?: string | undefined;
+  readonly limits?: ResolvedTier | undefined;
 }
 
 function decision(
@@ -93,6 +96,8 @@ function decision(
     ...fields,
     headers,
     degraded: parts.degraded,
+    identity: parts.identity,
+    limits: parts.limits,
     tier: parts.tier,
     policy: reported,
     policies: parts.outcomes,

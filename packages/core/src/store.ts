@@ -68,3 +68,31 @@ export interface Store {
   /** Release timers and connections. */
   close?(): void | Promise<void>;
 }
+
+/**
+ * Counted leases with a time to live, for limits on concurrent things (WebSocket
+ * connections per API key). A holder renews its lease (a heartbeat) before the TTL
+ * passes; a holder that dies stops renewing and its lease lapses, so a crashed instance
+ * cannot hold slots forever. Leases are members of a set, so releasing twice is harmless
+ * and a count never goes negative.
+ */
+export interface LeaseStore {
+  /** Takes a lease on `key` if fewer than `max` live leases exist; its id, or `undefined` when full. */
+  acquireLease(key: string, max: number, ttlMs: number): string | undefined | Promise<string | undefined>;
+  /** Extends a held lease by `ttlMs` from now; `false` if it had already lapsed or been released. */
+  renewLease(key: string, lease: string, ttlMs: number): boolean | Promise<boolean>;
+  /** Gives a lease back; `true` the first time, `false` after (idempotent). */
+  releaseLease(key: string, lease: string): boolean | Promise<boolean>;
+  /** Live leases on `key`. */
+  countLeases(key: string): number | Promise<number>;
+}
+
+/** True when `store` also keeps leases (the memory and Redis stores do). */
+export function isLeaseStore(store: unknown): store is LeaseStore {
+  return (
+    typeof store === 'object' &&
+    store !== null &&
+    typeof (store as Partial<LeaseStore>).acquireLease === 'function' &&
+    typeof (store as Partial<LeaseStore>).releaseLease === 'function'
+  );
+}

@@ -14,6 +14,8 @@ import { assertTierStorable, type ResolvedOptions, type ResolvedTier, resolveTie
 
 /** Who a request belongs to, as far as limits are concerned. */
 export interface Identity {
+  /** Storage identity: `h` + hashed key or account id, or `i` + IP identity. Never a raw key. */
+  readonly id: string;
   readonly tier: ResolvedTier;
   /** Storage key of each policy of the tier for this identity. */
   readonly keys: ReadonlyMap<string, string>;
@@ -27,7 +29,7 @@ interface Entry {
 export function identityFor(tier: ResolvedTier, identity: string): Identity {
   const keys = new Map<string, string>();
   for (const policy of tier.policies.keys()) keys.set(policy, storageKey(policy, identity));
-  return { tier, keys };
+  return { id: identity, tier, keys };
 }
 
 export class TierCache {

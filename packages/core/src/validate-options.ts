@@ -73,8 +73,11 @@ const OPTION_NAMES = [
   'onWarning',
 ] as const;
 
-/** Names a tier may not use for a policy: `ip` is the cross-tier IP policy, `websocket` holds socket limits. */
-const RESERVED_POLICY_NAMES = new Set(['ip', 'websocket']);
+/**
+ * Names a tier may not use for a policy: `ip` is the cross-tier IP policy, `websocket`
+ * holds socket limits, `connections` keys the connection leases.
+ */
+const RESERVED_POLICY_NAMES = new Set(['ip', 'websocket', 'connections']);
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const HEADER_NAME = /^[A-Za-z0-9-]{1,64}$/;
 /** Longest window accepted: a year. Longer windows are almost certainly a unit mistake (seconds for ms). */
@@ -199,7 +202,7 @@ export function resolveTier(name: string, config: unknown, path: string): Resolv
     }
     if (RESERVED_POLICY_NAMES.has(policy)) {
       throw new ConfigurationError(
-        `\`${path}.${policy}\` uses a reserved name: the \`ip\` policy is set with the top-level \`ip\` option.`,
+        `\`${path}.${policy}\` uses a reserved name (ip, websocket and connections are taken; the \`ip\` policy is set with the top-level \`ip\` option).`,
       );
     }
     if (!NAME.test(policy))

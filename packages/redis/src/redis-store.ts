@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import {
   type CheckState,
   ConfigurationError,
   type ConsumeResult,
+  type LeaseStore,
   type Store,
   type StoreCheck,
   StoreError,
@@ -9,7 +11,7 @@ import {
 import { Cluster, type Redis } from 'ioredis';
 import { createRedisClient } from './client-options.js';
 import { redisKey } from './keys.js';
-import { CONSUME, REFUND } from './scripts.js';
+import { CONSUME, LEASE_ACQUIRE, LEASE_COUNT, LEASE_RENEW, REFUND } from './scripts.js';
 
 /** An ioredis client for one Redis, or for a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -35,6 +37,9 @@ export interface RedisStoreOptions {
 interface ScriptCommands {
   tierlimitConsume(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
   tierlimitRefund(keyCount: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+  tierlimitLeaseAcquire(key: string, now: string, max: number, ttlMs: number, id: string): Promise<number>;
+  tierlimitLeaseRenew(key: string, now: string, ttlMs: number, id: string): Promise<number>;
+  tierlimitLeaseCount(key: string, now: string): Promise<number>;
 }
 
 /** One script call's worth of checks (all in one Cluster slot). */
@@ -50,7 +55,7 @@ const FIELDS_PER_STATE = 5;
  * on the server, so any number of app instances sharing one Redis admit exactly the
  * configured number of requests in total.
  */
-export class RedisStore implements Store {
+export class RedisStore implements Store, LeaseStore {
   readonly #client: RedisClient & ScriptCommands;
   readonly #owned: boolean;
   readonly #prefix: string;
@@ -91,6 +96,9 @@ export class RedisStore implements Store {
     if (!this.#owned) this.#checkClient(client);
     client.defineCommand('tierlimitConsume', { lua: CONSUME });
     client.defineCommand('tierlimitRefund', { lua: REFUND });
+    client.defineCommand('tierlimitLeaseAcquire', { lua: LEASE_ACQUIRE, numberOfKeys: 1 });
+    client.defineCommand('tierlimitLeaseRenew', { lua: LEASE_RENEW, numberOfKeys: 1 });
+    client.defineCommand('tierlimitLeaseCount', { lua: LEASE_COUNT, numberOfKeys: 1 });
     this.#client = client as RedisClient & ScriptCommands;
   }
 
@@ -139,6 +147,24 @@ export class RedisStore implements Store {
     return this.#acrossSlots([...groups.values()], checks);
   }
 
+  async acquireLease(key: string, max: number, ttlMs: number): Promise<string | undefined> {
+    const id = randomUUID();
+    const taken = await this.#client.tierlimitLeaseAcquire(this.keyFor(key), this.#nowArg(), max, ttlMs, id);
+    return Number(taken) === 1 ? id : undefined;
+  }
+
+  async renewLease(key: string, lease: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.#client.tierlimitLeaseRenew(this.keyFor(key), this.#nowArg(), ttlMs, lease)) === 1;
+  }
+
+  async releaseLease(key: string, lease: string): Promise<boolean> {
+    return Number(await this.#client.zrem(this.keyFor(key), lease)) === 1;
+  }
+
+  async countLeases(key: string): Promise<number> {
+    return Number(await this.#client.tierlimitLeaseCount(this.keyFor(key), this.#nowArg()));
+  }
+
   async close(): Promise<void> {
     if (!this.#owned) return;
     try {
@@ -153,7 +179,7 @@ export class RedisStore implements Store {
     checks: readonly StoreCheck[],
     peek: boolean,
   ): Promise<ConsumeResult & { windowEnds: number[] }> {
-    const args: Array<string | number> = [...keys, this.#now === undefined ? '' : String(Math.floor(this.#now()))];
+    const args: Array<string | number> = [...keys, this.#nowArg()];
     for (const check of checks) {
       args.push(
         check.algorithm === 'fixed-window' ? 0 : 1,
@@ -222,6 +248,11 @@ export class RedisStore implements Store {
         });
       }
     }
+  }
+
+  /** The script's time argument: '' for Redis TIME, or the injected test clock. */
+  #nowArg(): string {
+    return this.#now === undefined ? '' : String(Math.floor(this.#now()));
   }
 
   #checkClient(client: RedisClient): void {

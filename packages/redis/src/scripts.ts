@@ -121,3 +121,47 @@ for i = 1, #KEYS do
 end
 return #KEYS
 `;
+
+/** Lua prologue shared by the lease scripts: `now` from ARGV[1] (tests) or Redis TIME. */
+const NOW = `
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+`;
+
+/**
+ * Leases are members of a sorted set scored by their expiry; the key's TTL follows the
+ * latest expiry, so a set whose holders all died disappears on its own.
+ * KEYS[1]: the lease set. ARGV: now-or-'', max, ttlMs, lease id. Returns 1 if taken.
+ */
+export const LEASE_ACQUIRE = `${NOW}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
+return 1
+`;
+
+/** KEYS[1]: the lease set. ARGV: now-or-'', ttlMs, lease id. Returns 1 if the lease was live and is extended. */
+export const LEASE_RENEW = `${NOW}
+local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[3]))
+if expires == nil then return 0 end
+if expires <= now then
+  redis.call('ZREM', KEYS[1], ARGV[3])
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
+return 1
+`;
+
+/** KEYS[1]: the lease set. ARGV: now-or-''. Returns the number of live leases. */
+export const LEASE_COUNT = `${NOW}
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+`;
