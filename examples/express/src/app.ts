@@ -3,14 +3,14 @@ import {
   batchCost,
   bodyLimitBytes,
   type DemoOptions,
-  demoLimiterOptions,
+  demoLimiter,
   EventLog,
   eventsOf,
   notFoundBody,
   players,
   singleEventCost,
 } from '@tierlimit/example-shared';
-import { createRateLimiter, jsonErrors, rateLimit } from '@tierlimit/express';
+import { jsonErrors, rateLimit } from '@tierlimit/express';
 import express from 'express';
 
 /**
@@ -22,7 +22,7 @@ export function createApp(options: DemoOptions = {}, framework: typeof express =
   // req.ip then comes from Express's own trust-proxy logic; never trust X-Forwarded-For blindly.
   app.set('trust proxy', options.trustProxy === 'loopback' ? 'loopback' : false);
 
-  const limiter = createRateLimiter(demoLimiterOptions(options.limiter));
+  const limiter = demoLimiter(options);
   const json = framework.json({ limit: bodyLimitBytes });
   const eventLog = new EventLog();
   const accept = (req: express.Request, res: express.Response) => {

@@ -3,7 +3,7 @@ import {
   batchCost,
   bodyLimitBytes,
   type DemoOptions,
-  demoLimiterOptions,
+  demoLimiter,
   EventLog,
   eventsOf,
   notFoundBody,
@@ -27,7 +27,7 @@ export async function createApp(
   });
 
   // Every route is limited by the `api` policy unless its config says otherwise.
-  await app.register(fastifyRateLimit, { ...demoLimiterOptions(options.limiter), jsonErrors: true });
+  await app.register(fastifyRateLimit, { limiter: demoLimiter(options), jsonErrors: true });
 
   const eventLog = new EventLog();
   const accept = async (request: FastifyRequest, reply: FastifyReply) =>

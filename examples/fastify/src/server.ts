@@ -1,9 +1,11 @@
-import { exitOnSignal, listeningLine, serverSettings } from '@tierlimit/example-shared';
+import { demoLimiter, exitOnSignal, listeningLine, serverSettings } from '@tierlimit/example-shared';
 import { createApp } from './app.js';
 
 const { port, host, options } = await serverSettings();
-const app = await createApp(options);
+// One limiter for the HTTP routes and anything else on this server.
+const limiter = demoLimiter(options);
+const app = await createApp({ ...options, rateLimiter: limiter });
 await app.listen({ port, host });
 const address = app.server.address();
 console.log(listeningLine(host, typeof address === 'object' && address !== null ? address.port : port));
-exitOnSignal(options, () => app.close());
+exitOnSignal(limiter, () => app.close());

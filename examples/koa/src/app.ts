@@ -5,14 +5,14 @@ import {
   batchCost,
   bodyLimitBytes,
   type DemoOptions,
-  demoLimiterOptions,
+  demoLimiter,
   EventLog,
   eventsOf,
   notFoundBody,
   players,
   singleEventCost,
 } from '@tierlimit/example-shared';
-import { createRateLimiter, jsonErrors, rateLimit } from '@tierlimit/koa';
+import { jsonErrors, rateLimit } from '@tierlimit/koa';
 import Koa from 'koa';
 
 /**
@@ -26,7 +26,7 @@ export function createApp(options: DemoOptions = {}, framework: typeof Koa = Koa
     app.maxIpsCount = 1;
   }
 
-  const limiter = createRateLimiter(demoLimiterOptions(options.limiter));
+  const limiter = demoLimiter(options);
   const json = bodyParser({ enableTypes: ['json'], jsonLimit: bodyLimitBytes });
   const router = new Router();
   const eventLog = new EventLog();

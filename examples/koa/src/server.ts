@@ -1,9 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import { exitOnSignal, listeningLine, serverSettings } from '@tierlimit/example-shared';
+import { demoLimiter, exitOnSignal, listeningLine, serverSettings } from '@tierlimit/example-shared';
 import { createApp } from './app.js';
 
 const { port, host, options } = await serverSettings();
-const server = createApp(options).listen(port, host, () => {
+// One limiter for the HTTP routes and anything else on this server.
+const limiter = demoLimiter(options);
+const server = createApp({ ...options, rateLimiter: limiter }).listen(port, host, () => {
   console.log(listeningLine(host, (server.address() as AddressInfo).port));
 });
-exitOnSignal(options, () => new Promise((resolve) => server.close(resolve)));
+exitOnSignal(limiter, () => new Promise((resolve) => server.close(resolve)));

@@ -4,7 +4,14 @@
  * before anything is charged), the players fixture, and the server settings read from
  * the environment.
  */
-import { batchSize, type RateLimiterOptions, RequestError, type TierResolver } from '@tierlimit/core';
+import {
+  batchSize,
+  createRateLimiter,
+  type RateLimiter,
+  type RateLimiterOptions,
+  RequestError,
+  type TierResolver,
+} from '@tierlimit/core';
 
 import { redisStore } from '@tierlimit/redis';
 
@@ -33,6 +40,11 @@ export const resolveDemoTier: TierResolver = async (apiKey) => {
 /** Limiter options of the demos: the default tiers and IP limit, the demo keys, plus any test overrides. */
 export function demoLimiterOptions(overrides: RateLimiterOptions = {}): RateLimiterOptions {
   return { resolveTier: resolveDemoTier, ...overrides };
+}
+
+/** The demo's one limiter: the one passed in `options.rateLimiter`, else a new one from `options.limiter`. */
+export function demoLimiter(options: DemoOptions): RateLimiter {
+  return options.rateLimiter ?? createRateLimiter(demoLimiterOptions(options.limiter));
 }
 
 function validateEvent(event: unknown, where: string): void {
@@ -87,6 +99,8 @@ export const bodyLimitBytes = 2 * 1024 * 1024;
 export interface DemoOptions {
   /** Limiter options merged over the demo defaults. */
   readonly limiter?: RateLimiterOptions;
+  /** A limiter already built (the server shares it between HTTP routes and WebSockets); wins over `limiter`. */
+  readonly rateLimiter?: RateLimiter;
   /**
    * Which proxies to trust for the client address: `false` (default: the socket address,
    * X-Forwarded-For ignored) or `'loopback'` (trust one hop from a loopback proxy).
@@ -125,13 +139,13 @@ export async function serverSettings(
 }
 
 /**
- * Stops the demo on SIGINT/SIGTERM: stop accepting connections, close the store's Redis
- * connection if there is one, and exit.
+ * Stops the demo on SIGINT/SIGTERM: stop accepting connections, close the limiter (and
+ * with it the store's Redis connection, if any), and exit.
  */
-export function exitOnSignal(options: DemoOptions, close: () => Promise<unknown>): void {
+export function exitOnSignal(limiter: RateLimiter, close: () => Promise<unknown>): void {
   const stop = async () => {
     await Promise.race([close(), new Promise((resolve) => setTimeout(resolve, 2_000))]);
-    await options.limiter?.store?.close?.();
+    await limiter.close();
     process.exit(0);
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop());
