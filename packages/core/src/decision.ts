@@ -25,6 +25,10 @@ export interface PolicyOutcome {
   readonly resetAt: number;
   /** How long until this request's cost would fit, in ms; 0 when it fits now. */
   readonly retryAfterMs: number;
+  /** A shadow policy: evaluated and counted, reported, but never the reason a request is refused. */
+  readonly shadow: boolean;
+  /** The identity is suspended on this policy (it kept sending after being limited); `retryAfterMs` is the rest of the suspension. */
+  readonly suspended: boolean;
 }
 
 /** The JSON error body of SPEC section 2. */
@@ -39,6 +43,21 @@ export interface ErrorBody {
     /** ISO 8601, UTC, whole seconds. */
     readonly timestamp: string;
   };
+}
+
+/** The same error as an RFC 9457 problem (`errorFormat: 'problem'`, sent as `application/problem+json`). */
+export interface ProblemBody {
+  /** `about:blank`: the title is the HTTP status phrase. */
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  /** Human-readable message (the JSON body's `message`). */
+  readonly detail: string;
+  /** Extension members: the stable `code`, the details' fields, `requestId` and `timestamp`. */
+  readonly code: string;
+  readonly requestId: string;
+  readonly timestamp: string;
+  readonly [extension: string]: unknown;
 }
 
 /** Outcome of one request. */
@@ -73,8 +92,8 @@ export interface Decision {
   readonly retryAfterMs: number;
   /** Response headers to set, whether allowed or not. */
   readonly headers: Readonly<Record<string, string>>;
-  /** JSON body to send when not allowed. */
-  readonly body: ErrorBody | undefined;
+  /** Body to send when not allowed: the SPEC's JSON shape, or RFC 9457 problem details if configured. */
+  readonly body: ErrorBody | ProblemBody | undefined;
   /** True when the route's `skip` function let the request through unchecked. */
   readonly skipped: boolean;
   /**

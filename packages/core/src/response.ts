@@ -1,11 +1,25 @@
 /**
- * Renders outcomes into a Decision: headers and body exactly as SPEC section 2 says.
- * Headers are plain data (a record of strings) so every adapter writes them with its
- * own API; nothing here knows a framework.
+ * Renders outcomes into a Decision: headers and body exactly as SPEC section 2 says, plus
+ * the opt-in forms (IETF RateLimit fields, RFC 9457 problem details). Headers are plain
+ * data (a record of strings) so every adapter writes them with its own API; nothing here
+ * knows a framework.
  */
-import type { Decision, ErrorBody, PolicyOutcome } from './decision.js';
+import type { Decision, ErrorBody, PolicyOutcome, ProblemBody } from './decision.js';
 import { describeDuration } from './duration.js';
+import { type StandardHeaders, standardHeaders } from './standard-headers.js';
 import type { ResolvedTier } from './validate-options.js';
+
+/** How decisions are put on the wire; resolved once from the limiter's options. */
+export interface RenderOptions {
+  /** Send `X-RateLimit-Limit/Remaining/Reset`. */
+  readonly legacyHeaders: boolean;
+  /** Also send the IETF fields in this form. */
+  readonly standardHeaders: StandardHeaders | undefined;
+  /** `json`: the SPEC's `{ error: {...} }`; `problem`: RFC 9457 `application/problem+json`. */
+  readonly errorFormat: 'json' | 'problem';
+}
+
+export const DEFAULT_RENDER: RenderOptions = { legacyHeaders: true, standardHeaders: undefined, errorFormat: 'json' };
 
 /** What rendering needs to know about the request beyond its outcomes. */
 export interface RenderContext {
@@ -13,12 +27,14 @@ export interface RenderContext {
   readonly now: number;
   /** Request id for error bodies; called only when a body is rendered. */
   readonly requestId: () => string;
+  readonly render: RenderOptions;
 }
 
-/** The policy closest to exhaustion: fewest units left, then the later reset. */
+/** The policy closest to exhaustion among enforced ones: fewest units left, then the later reset. */
 export function closestToExhaustion(outcomes: readonly PolicyOutcome[]): PolicyOutcome | undefined {
   let best: PolicyOutcome | undefined;
   for (const outcome of outcomes) {
+    if (outcome.shadow) continue;
     if (
       best === undefined ||
       outcome.remaining < best.remaining ||
@@ -30,11 +46,12 @@ export function closestToExhaustion(outcomes: readonly PolicyOutcome[]): PolicyO
   return best;
 }
 
-/** Of the policies that denied, the one with the longest wait. */
+/** Of the enforced policies that denied, the one with the longest wait. */
 function longestDenial(outcomes: readonly PolicyOutcome[]): PolicyOutcome | undefined {
   let best: PolicyOutcome | undefined;
   for (const outcome of outcomes) {
-    if (!outcome.allowed && (best === undefined || outcome.retryAfterMs > best.retryAfterMs)) best = outcome;
+    if (outcome.shadow || outcome.allowed) continue;
+    if (best === undefined || outcome.retryAfterMs > best.retryAfterMs) best = outcome;
   }
   return best;
 }
@@ -44,20 +61,12 @@ export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function rateLimitHeaders(outcome: PolicyOutcome | undefined): Record<string, string> {
-  if (outcome === undefined) return {};
-  return {
-    'X-RateLimit-Limit': String(outcome.limit),
-    'X-RateLimit-Remaining': String(outcome.remaining),
-    'X-RateLimit-Reset': String(Math.ceil(outcome.resetAt / 1000)),
-  };
-}
-
 /** ISO 8601 in UTC to the second, as in the SPEC's example (`2025-01-21T10:00:00Z`). */
 export function isoTimestamp(now: number): string {
   return `${new Date(now).toISOString().slice(0, 19)}Z`;
 }
 
+/** The SPEC's JSON error body. */
 export function errorBody(
   code: string,
   message: string,
@@ -76,13 +85,78 @@ export function errorBody(
   };
 }
 
+const TITLES: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
+
+/**
+ * RFC 9457 problem details for the same error: `type` `about:blank` (so `title` is the
+ * status phrase), `detail` the message, and tierlimit's fields as extension members.
+ */
+export function problemBody(
+  status: number,
+  code: string,
+  message: string,
+  details: Readonly<Record<string, unknown>> | undefined,
+  requestId: string,
+  now: number,
+): ProblemBody {
+  return {
+    type: 'about:blank',
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail: message,
+    code,
+    ...details,
+    requestId,
+    timestamp: isoTimestamp(now),
+  };
+}
+
 export interface DecisionParts {
   readonly tier: string | undefined;
   readonly outcomes: readonly PolicyOutcome[];
+  /** Storage identity of each outcome's policy (same order), for the IETF partition keys. */
+  readonly identities?: readonly string[] | undefined;
   /** Set when the store failed and the outcomes come from the in-process fallback. */
   readonly degraded?: 'local' | 'open' | undefined;
   readonly identity?: string | undefined;
   readonly limits?: ResolvedTier | undefined;
+}
+
+function limitHeaders(
+  parts: DecisionParts,
+  reported: PolicyOutcome | undefined,
+  context: RenderContext,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (reported !== undefined) {
+    const { render } = context;
+    if (render.legacyHeaders) {
+      headers['X-RateLimit-Limit'] = String(reported.limit);
+      headers['X-RateLimit-Remaining'] = String(reported.remaining);
+      headers['X-RateLimit-Reset'] = String(Math.ceil(reported.resetAt / 1000));
+    }
+    if (render.standardHeaders !== undefined) {
+      const enforced: PolicyOutcome[] = [];
+      const identities: string[] = [];
+      parts.outcomes.forEach((outcome, i) => {
+        if (outcome.shadow) return;
+        enforced.push(outcome);
+        identities.push(parts.identities?.[i] ?? '');
+      });
+      Object.assign(headers, standardHeaders(render.standardHeaders, reported, enforced, identities, context.now));
+    }
+  }
+  const shadowed = parts.outcomes.filter((outcome) => outcome.shadow && !outcome.allowed).map((o) => o.policy);
+  if (shadowed.length > 0) headers['X-RateLimit-Shadow'] = shadowed.join(', ');
+  if (parts.degraded !== undefined) headers['X-RateLimit-Degraded'] = parts.degraded;
+  return headers;
 }
 
 function decision(
@@ -90,68 +164,89 @@ function decision(
   reported: PolicyOutcome | undefined,
   fields: Pick<Decision, 'allowed' | 'status' | 'code' | 'retryAfterMs' | 'headers' | 'body'>,
 ): Decision {
-  const headers =
-    parts.degraded === undefined ? fields.headers : { ...fields.headers, 'X-RateLimit-Degraded': parts.degraded };
+  // Every field spelled out in one literal (no spread): one hidden class for every
+  // decision, which keeps this hot-path allocation cheap.
   return {
-    ...fields,
-    headers,
-    degraded: parts.degraded,
+    allowed: fields.allowed,
+    status: fields.status,
+    code: fields.code,
+    tier: parts.tier,
     identity: parts.identity,
     limits: parts.limits,
-    tier: parts.tier,
     policy: reported,
     policies: parts.outcomes,
-    limit: reported?.limit ?? 0,
-    remaining: reported?.remaining ?? 0,
-    resetAt: reported?.resetAt ?? 0,
+    limit: reported === undefined ? 0 : reported.limit,
+    remaining: reported === undefined ? 0 : reported.remaining,
+    resetAt: reported === undefined ? 0 : reported.resetAt,
+    retryAfterMs: fields.retryAfterMs,
+    headers: fields.headers,
+    body: fields.body,
     skipped: false,
+    degraded: parts.degraded,
   };
 }
 
-/** An admitted request: headers of the policy closest to exhaustion. */
-export function allowedDecision(parts: DecisionParts): Decision {
+/** An admitted request: headers of the (enforced) policy closest to exhaustion. */
+export function allowedDecision(parts: DecisionParts, context: RenderContext): Decision {
   const reported = closestToExhaustion(parts.outcomes);
   return decision(parts, reported, {
     allowed: true,
     status: 200,
     code: undefined,
     retryAfterMs: 0,
-    headers: rateLimitHeaders(reported),
+    headers: limitHeaders(parts, reported, context),
     body: undefined,
   });
 }
 
-/** A 429: headers, Retry-After and body of the denying policy with the longest wait. */
+/** The error part of a refused decision: headers for the body and the body itself, in the configured format. */
+function refusal(
+  context: RenderContext,
+  status: number,
+  code: string,
+  message: string,
+  details: Readonly<Record<string, unknown>> | undefined,
+): { headers: Record<string, string>; body: ErrorBody | ProblemBody } {
+  const requestId = context.requestId();
+  const headers: Record<string, string> = { 'Cache-Control': 'no-store', 'X-Request-Id': requestId };
+  if (context.render.errorFormat === 'problem') {
+    headers['Content-Type'] = 'application/problem+json';
+    return { headers, body: problemBody(status, code, message, details, requestId, context.now) };
+  }
+  return { headers, body: errorBody(code, message, details, requestId, context.now) };
+}
+
+/**
+ * A 429: headers, Retry-After and body of the denying policy with the longest wait. A
+ * suspended caller gets the distinct `SUSPENDED` code and message (SPEC section 3).
+ */
 export function limitedDecision(parts: DecisionParts, context: RenderContext): Decision {
   const reported = longestDenial(parts.outcomes) as PolicyOutcome;
   const retryAfter = retryAfterSeconds(reported.retryAfterMs);
-  const requestId = context.requestId();
+  const wait = `Retry after ${retryAfter} second${retryAfter === 1 ? '' : 's'}.`;
+  const code = reported.suspended ? 'SUSPENDED' : 'RATE_LIMITED';
+  const message = reported.suspended
+    ? `Temporarily suspended for sending requests after being rate limited. ${wait}`
+    : `Rate limit exceeded. ${wait}`;
+  const details = reported.suspended
+    ? { policy: reported.policy, retryAfter, suspendedUntil: isoTimestamp(context.now + retryAfter * 1000) }
+    : { limit: reported.limit, window: describeDuration(reported.windowMs), retryAfter, policy: reported.policy };
+  const error = refusal(context, 429, code, message, details);
   return decision(parts, reported, {
     allowed: false,
     status: 429,
-    code: 'RATE_LIMITED',
+    code,
     retryAfterMs: reported.retryAfterMs,
-    headers: {
-      ...rateLimitHeaders(reported),
-      'Retry-After': String(retryAfter),
-      'Cache-Control': 'no-store',
-      'X-Request-Id': requestId,
-    },
-    body: errorBody(
-      'RATE_LIMITED',
-      `Rate limit exceeded. Retry after ${retryAfter} second${retryAfter === 1 ? '' : 's'}.`,
-      { limit: reported.limit, window: describeDuration(reported.windowMs), retryAfter, policy: reported.policy },
-      requestId,
-      context.now,
-    ),
+    headers: { ...limitHeaders(parts, reported, context), 'Retry-After': String(retryAfter), ...error.headers },
+    body: error.body,
   });
 }
 
-/** Any other refusal (400, 401, 413, 503): the JSON error shape, with the headers of `reported` if any. */
+/** Any other refusal (400, 401, 413, 503): the error body, with the headers of `reported` if any. */
 export function refusedDecision(
   parts: DecisionParts,
   context: RenderContext,
-  refusal: {
+  refused: {
     readonly status: number;
     readonly code: string;
     readonly message: string;
@@ -160,20 +255,16 @@ export function refusedDecision(
     readonly retryAfterMs?: number;
   },
 ): Decision {
-  const reported = refusal.reported ?? closestToExhaustion(parts.outcomes);
-  const requestId = context.requestId();
-  const headers: Record<string, string> = {
-    ...rateLimitHeaders(reported),
-    'Cache-Control': 'no-store',
-    'X-Request-Id': requestId,
-  };
-  if (refusal.retryAfterMs !== undefined) headers['Retry-After'] = String(retryAfterSeconds(refusal.retryAfterMs));
+  const reported = refused.reported ?? closestToExhaustion(parts.outcomes);
+  const error = refusal(context, refused.status, refused.code, refused.message, refused.details);
+  const headers = { ...limitHeaders(parts, reported, context), ...error.headers };
+  if (refused.retryAfterMs !== undefined) headers['Retry-After'] = String(retryAfterSeconds(refused.retryAfterMs));
   return decision(parts, reported, {
     allowed: false,
-    status: refusal.status,
-    code: refusal.code,
-    retryAfterMs: refusal.retryAfterMs ?? 0,
+    status: refused.status,
+    code: refused.code,
+    retryAfterMs: refused.retryAfterMs ?? 0,
     headers,
-    body: errorBody(refusal.code, refusal.message, refusal.details, requestId, context.now),
+    body: error.body,
   });
 }
