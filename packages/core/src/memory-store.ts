@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigurationError } from './errors.js';
-import type { CheckState, ConsumeResult, LeaseStore, Store, StoreCheck } from './store.js';
+import type {
+  AdminStore,
+  CheckState,
+  ConsumeResult,
+  LeaseStore,
+  Penalty,
+  Store,
+  StoreCheck,
+  StoredOverride,
+  Suspension,
+} from './store.js';
 import { nonNegativeInteger, optionalFunction, positiveInteger, rejectUnknownKeys } from './validate.js';
 
 /** Options of {@link memoryStore}. */
@@ -43,7 +53,7 @@ const INITIAL_SLOTS = 1_024;
  * while idle. rate-limiter-flexible's memory limiter keeps a timer per key instead
  * (about 405 bytes each and a 100 ms stall when a million expire together): SPEC 6.
  */
-export class MemoryStore implements Store, LeaseStore {
+export class MemoryStore implements Store, LeaseStore, AdminStore {
   readonly #maxKeys: number;
   readonly #now: () => number;
   readonly #sweepIntervalMs: number;
@@ -69,8 +79,12 @@ export class MemoryStore implements Store, LeaseStore {
   readonly #values: number[] = [];
   readonly #times: number[] = [];
   readonly #fits: boolean[] = [];
+  /** Per check of the current call: the rest of its identity's suspension in ms, or -1. */
+  readonly #blocked: number[] = [];
   /** Leases by key: lease id -> expiry. Bounded by the live leases (connections) themselves. */
   readonly #leases = new Map<string, Map<string, number>>();
+  /** Limit overrides by identity; few, set by operators. */
+  readonly #overrides = new Map<string, StoredOverride>();
 
   constructor(options: MemoryStoreOptions = {}) {
     rejectUnknownKeys(options, ['maxKeys', 'now', 'sweepIntervalMs', 'onFull'], 'memoryStore options');
@@ -103,6 +117,7 @@ export class MemoryStore implements Store, LeaseStore {
     const values = this.#values;
     const times = this.#times;
     const fits = this.#fits;
+    const blocked = this.#blocked;
     let allowed = true;
 
     // Phase 1: read every policy as of now, charge nothing.
@@ -133,7 +148,9 @@ export class MemoryStore implements Store, LeaseStore {
       }
       values[i] = value;
       times[i] = time;
-      if (!fits[i]) allowed = false;
+      blocked[i] = check.penalty === undefined ? -1 : this.#suspendedFor(check.penalty.blockKey, now);
+      if ((blocked[i] as number) > 0) fits[i] = false;
+      if (!fits[i] && !check.shadow) allowed = false;
     }
 
     // Phase 2: charge all or nothing, and describe each policy.
@@ -141,7 +158,7 @@ export class MemoryStore implements Store, LeaseStore {
     for (let i = 0; i < count; i++) {
       const check = checks[i] as StoreCheck;
       const fit = fits[i] === true;
-      const charge = allowed ? check.cost : 0;
+      const charge = allowed && fit ? check.cost : 0;
       let value = values[i] as number;
       const time = times[i] as number;
       let remaining: number;
@@ -176,11 +193,115 @@ export class MemoryStore implements Store, LeaseStore {
         }
       }
       if (!fit && slot >= 0) this.#guard[slot] = guardUntil;
-      states[i] = { allowed: fit, remaining, resetMs, retryMs };
+      const suspendedMs = blocked[i] as number;
+      if (suspendedMs > 0) {
+        states[i] = { allowed: false, remaining, resetMs, retryMs: suspendedMs, suspended: true };
+      } else if (
+        !allowed &&
+        !fit &&
+        !check.shadow &&
+        check.penalty !== undefined &&
+        this.#violation(check.penalty, now, count)
+      ) {
+        states[i] = {
+          allowed: false,
+          remaining,
+          resetMs,
+          retryMs: check.penalty.blockMs,
+          suspended: true,
+          suspendedNow: true,
+        };
+      } else {
+        states[i] = { allowed: fit, remaining, resetMs, retryMs };
+      }
     }
 
     this.#sweep(SWEEP_PER_CALL, now);
     return { allowed, states };
+  }
+
+  listSuspensions(): Suspension[] {
+    const now = this.#now();
+    const found: Suspension[] = [];
+    for (const [key, slot] of this.#index) {
+      if (!key.startsWith('suspended:')) continue;
+      const until = this.#time[slot] as number;
+      if (now < until) found.push({ identity: key.slice('suspended:'.length), until });
+    }
+    return found;
+  }
+
+  liftSuspension(identity: string): boolean {
+    const was = this.#suspendedFor(`suspended:${identity}`, this.#now()) > 0;
+    this.reset(`suspended:${identity}`);
+    this.reset(`violations:${identity}`);
+    return was;
+  }
+
+  getOverride(identity: string): StoredOverride | undefined {
+    const override = this.#overrides.get(identity);
+    if (override?.expiresAt !== undefined && this.#now() >= override.expiresAt) {
+      this.#overrides.delete(identity);
+      return undefined;
+    }
+    return override;
+  }
+
+  setOverride(identity: string, override: StoredOverride): void {
+    this.#overrides.set(identity, override);
+  }
+
+  deleteOverride(identity: string): boolean {
+    return this.#overrides.delete(identity);
+  }
+
+  listOverrides(): Array<{ identity: string; override: StoredOverride }> {
+    const live: Array<{ identity: string; override: StoredOverride }> = [];
+    for (const identity of [...this.#overrides.keys()]) {
+      const override = this.getOverride(identity);
+      if (override !== undefined) live.push({ identity, override });
+    }
+    return live;
+  }
+
+  /** Milliseconds left of the suspension kept at `blockKey`, or -1 when there is none. */
+  #suspendedFor(blockKey: string, now: number): number {
+    const slot = this.#index.get(blockKey);
+    if (slot === undefined) return -1;
+    const until = this.#time[slot] as number;
+    return now < until ? until - now : -1;
+  }
+
+  /** Counts one denial; on the threshold-th within the window, suspends the identity. Returns true if it did. */
+  #violation(penalty: Penalty, now: number, busyCount: number): boolean {
+    let slot = this.#index.get(penalty.violationKey) ?? -1;
+    let denials = 1;
+    let windowEnd = now + penalty.windowMs;
+    if (slot >= 0 && now < (this.#time[slot] as number)) {
+      denials = (this.#value[slot] as number) + 1;
+      windowEnd = this.#time[slot] as number;
+    }
+    if (denials >= penalty.threshold) {
+      if (slot >= 0) this.#release(slot);
+      const block = this.#index.get(penalty.blockKey) ?? this.#allocate(penalty.blockKey, now, busyCount);
+      if (block >= 0) {
+        const until = now + penalty.blockMs;
+        this.#value[block] = 1;
+        this.#time[block] = until;
+        this.#expires[block] = until;
+        this.#guard[block] = until;
+      }
+      return true;
+    }
+    if (slot < 0) slot = this.#allocate(penalty.violationKey, now, busyCount);
+    if (slot >= 0) {
+      this.#value[slot] = denials;
+      this.#time[slot] = windowEnd;
+      this.#expires[slot] = windowEnd;
+      // Evidence of abuse: keep it through the window even when the store is full.
+      this.#guard[slot] = windowEnd;
+    }
+    return false;
   }
 
   /**

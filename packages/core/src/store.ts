@@ -20,6 +20,29 @@ export interface StoreCheck {
   readonly capacity: number;
   /** Units this request takes. 0 reads the state without charging or creating it. */
   readonly cost: number;
+  /**
+   * A shadow check is evaluated and charged when it fits, but its not fitting never
+   * refuses the request (shadow mode, to try a new limit on live traffic). Default false.
+   */
+  readonly shadow?: boolean;
+  /** Suspends this check's identity after repeated denials. Default: none. */
+  readonly penalty?: Penalty;
+}
+
+/**
+ * Suspension of an identity that keeps sending after being limited (SPEC section 3).
+ * While `blockKey` lives, the check fails with the rest of the suspension as its wait.
+ * Each time the check does not fit (and the identity is not already suspended), a denial
+ * is counted at `violationKey` in a fixed window of `windowMs`; the `threshold`th denial
+ * within one window sets `blockKey` for `blockMs`. Both keys belong to the same identity
+ * as the check's own key (one Redis Cluster slot).
+ */
+export interface Penalty {
+  readonly violationKey: string;
+  readonly blockKey: string;
+  readonly threshold: number;
+  readonly windowMs: number;
+  readonly blockMs: number;
 }
 
 /** What a store reports for one check. Durations are relative so the store's clock is the only one that matters. */
@@ -32,11 +55,15 @@ export interface CheckState {
   readonly resetMs: number;
   /** Milliseconds until this check's cost would fit; 0 when it fits now. */
   readonly retryMs: number;
+  /** The identity is suspended (the check's penalty); `retryMs` is the rest of the suspension. */
+  readonly suspended?: boolean;
+  /** This very request started the suspension. */
+  readonly suspendedNow?: boolean;
 }
 
 /** The store's answer for one request. */
 export interface ConsumeResult {
-  /** True when every check had room; only then was anything charged. */
+  /** True when every check that is not a shadow had room; only then was anything charged. */
   readonly allowed: boolean;
   /** One state per check, in the order of the checks. */
   readonly states: readonly CheckState[];
@@ -94,5 +121,48 @@ export function isLeaseStore(store: unknown): store is LeaseStore {
     store !== null &&
     typeof (store as Partial<LeaseStore>).acquireLease === 'function' &&
     typeof (store as Partial<LeaseStore>).releaseLease === 'function'
+  );
+}
+
+/** A suspension as operators see it. */
+export interface Suspension {
+  /** The suspended identity: `h` + the hashed API key (or account id), or `i` + the client address. */
+  readonly identity: string;
+  /** When it ends, ms since the epoch. */
+  readonly until: number;
+}
+
+/** A per-identity limit override (custom Enterprise limits, a temporary increase) as stored. */
+export interface StoredOverride {
+  /** Policies merged over the tier's, field by field, e.g. `{ api: { limit: 5_000 } }`. */
+  readonly limits: Readonly<Record<string, unknown>>;
+  /** When the override lapses, ms since the epoch; `undefined` for never. */
+  readonly expiresAt?: number | undefined;
+}
+
+/**
+ * Operator state a store may keep for every instance to see: suspensions (written by
+ * consume's penalties) and limit overrides. The memory and Redis stores implement it.
+ */
+export interface AdminStore {
+  /** Live suspensions. */
+  listSuspensions(): Suspension[] | Promise<Suspension[]>;
+  /** Lifts an identity's suspension and forgets its recent denials; `true` if it was suspended. */
+  liftSuspension(identity: string): boolean | Promise<boolean>;
+  getOverride(identity: string): StoredOverride | undefined | Promise<StoredOverride | undefined>;
+  setOverride(identity: string, override: StoredOverride): void | Promise<void>;
+  deleteOverride(identity: string): boolean | Promise<boolean>;
+  listOverrides():
+    | Array<{ identity: string; override: StoredOverride }>
+    | Promise<Array<{ identity: string; override: StoredOverride }>>;
+}
+
+/** True when `store` keeps suspensions and overrides (the memory and Redis stores do). */
+export function isAdminStore(store: unknown): store is AdminStore {
+  return (
+    typeof store === 'object' &&
+    store !== null &&
+    typeof (store as Partial<AdminStore>).listSuspensions === 'function' &&
+    typeof (store as Partial<AdminStore>).getOverride === 'function'
   );
 }

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import {
+  type AdminStore,
   type CheckState,
   ConfigurationError,
   type ConsumeResult,
   type LeaseStore,
   type Store,
   type StoreCheck,
+  type StoredOverride,
   StoreError,
+  type Suspension,
 } from '@tierlimit/core';
 import { Cluster, type Redis } from 'ioredis';
 import { createRedisClient } from './client-options.js';
@@ -45,17 +48,18 @@ interface ScriptCommands {
 /** One script call's worth of checks (all in one Cluster slot). */
 interface Group {
   readonly indexes: number[];
+  /** Three per check: the policy key, the identity's denial count, its suspension marker. */
   readonly keys: string[];
 }
 
-const FIELDS_PER_STATE = 5;
+const FIELDS_PER_STATE = 7;
 
 /**
  * Store on Redis (or Redis Cluster) through ioredis: each decision is one atomic Lua call
  * on the server, so any number of app instances sharing one Redis admit exactly the
  * configured number of requests in total.
  */
-export class RedisStore implements Store, LeaseStore {
+export class RedisStore implements Store, LeaseStore, AdminStore {
   readonly #client: RedisClient & ScriptCommands;
   readonly #owned: boolean;
   readonly #prefix: string;
@@ -132,14 +136,15 @@ export class RedisStore implements Store, LeaseStore {
     const groups = new Map<string, Group>();
     for (let i = 0; i < checks.length; i++) {
       const { key, identity } = redisKey(this.#prefix, (checks[i] as StoreCheck).key);
-      keys.push(key);
+      const triple = [key, `${this.#prefix}{${identity}}:violations`, `${this.#prefix}{${identity}}:suspended`];
+      keys.push(...triple);
       let group = groups.get(identity);
       if (group === undefined) {
         group = { indexes: [], keys: [] };
         groups.set(identity, group);
       }
       group.indexes.push(i);
-      group.keys.push(key);
+      group.keys.push(...triple);
     }
     // One Redis: one script call for all keys. A cluster: keys of one identity share a slot;
     // several identities need one call each, refunded if a later one is denied.
@@ -165,6 +170,50 @@ export class RedisStore implements Store, LeaseStore {
     return Number(await this.#client.tierlimitLeaseCount(this.keyFor(key), this.#nowArg()));
   }
 
+  async listSuspensions(): Promise<Suspension[]> {
+    const found: Suspension[] = [];
+    for (const { identity, key } of await this.#scan('suspended')) {
+      const until = Number(await this.#client.get(key));
+      if (Number.isFinite(until) && until > 0) found.push({ identity, until });
+    }
+    return found;
+  }
+
+  async liftSuspension(identity: string): Promise<boolean> {
+    const [suspended, violations] = [
+      this.#identityKey(identity, 'suspended'),
+      this.#identityKey(identity, 'violations'),
+    ];
+    const removed = await this.#client.del(suspended);
+    await this.#client.del(violations);
+    return removed === 1;
+  }
+
+  async getOverride(identity: string): Promise<StoredOverride | undefined> {
+    const value = await this.#client.get(this.#identityKey(identity, 'override'));
+    return value === null ? undefined : (JSON.parse(value) as StoredOverride);
+  }
+
+  async setOverride(identity: string, override: StoredOverride): Promise<void> {
+    const key = this.#identityKey(identity, 'override');
+    const value = JSON.stringify(override);
+    if (override.expiresAt === undefined) await this.#client.set(key, value);
+    else await this.#client.set(key, value, 'PXAT', Math.floor(override.expiresAt));
+  }
+
+  async deleteOverride(identity: string): Promise<boolean> {
+    return (await this.#client.del(this.#identityKey(identity, 'override'))) === 1;
+  }
+
+  async listOverrides(): Promise<Array<{ identity: string; override: StoredOverride }>> {
+    const found: Array<{ identity: string; override: StoredOverride }> = [];
+    for (const { identity, key } of await this.#scan('override')) {
+      const value = await this.#client.get(key);
+      if (value !== null) found.push({ identity, override: JSON.parse(value) as StoredOverride });
+    }
+    return found;
+  }
+
   async close(): Promise<void> {
     if (!this.#owned) return;
     try {
@@ -181,12 +230,17 @@ export class RedisStore implements Store, LeaseStore {
   ): Promise<ConsumeResult & { windowEnds: number[] }> {
     const args: Array<string | number> = [...keys, this.#nowArg()];
     for (const check of checks) {
+      const { penalty } = check;
       args.push(
         check.algorithm === 'fixed-window' ? 0 : 1,
         check.limit,
         check.windowMs,
         check.capacity,
         peek ? 0 : check.cost,
+        check.shadow ? 1 : 0,
+        penalty?.threshold ?? 0,
+        penalty?.windowMs ?? 0,
+        penalty?.blockMs ?? 0,
       );
     }
     const reply = await this.#client.tierlimitConsume(keys.length, ...args);
@@ -208,12 +262,13 @@ export class RedisStore implements Store, LeaseStore {
         charged.push({ group, windowEnds: result.windowEnds });
       } else {
         allowed = false;
-        await this.#refund(charged, checks);
+        await this.#refund(charged, checks, states);
         for (const { group: refunded } of charged) {
           for (const index of refunded.indexes) {
             const check = checks[index] as StoreCheck;
             const state = states[index] as CheckState;
-            states[index] = { ...state, remaining: Math.min(check.capacity, state.remaining + check.cost) };
+            if (state.allowed)
+              states[index] = { ...state, remaining: Math.min(check.capacity, state.remaining + check.cost) };
           }
         }
       }
@@ -224,11 +279,16 @@ export class RedisStore implements Store, LeaseStore {
   async #refund(
     charged: ReadonlyArray<{ group: Group; windowEnds: number[] }>,
     checks: readonly StoreCheck[],
+    states: readonly CheckState[],
   ): Promise<void> {
     for (const { group, windowEnds } of charged) {
-      const args: Array<string | number> = [...group.keys];
+      const keys: string[] = [];
+      const args: Array<string | number> = [];
       group.indexes.forEach((index, j) => {
+        // Only what was charged: a shadow check that did not fit was not.
+        if (!(states[index] as CheckState).allowed) return;
         const check = checks[index] as StoreCheck;
+        keys.push(group.keys[j * 3] as string);
         args.push(
           check.algorithm === 'fixed-window' ? 0 : 1,
           check.limit,
@@ -238,8 +298,9 @@ export class RedisStore implements Store, LeaseStore {
           windowEnds[j] as number,
         );
       });
+      if (keys.length === 0) continue;
       try {
-        await this.#client.tierlimitRefund(group.keys.length, ...args);
+        await this.#client.tierlimitRefund(keys.length, ...keys, ...args);
       } catch (error) {
         // The denial stands either way; an unrefunded charge only errs on the strict side.
         this.#warn({
@@ -248,6 +309,30 @@ export class RedisStore implements Store, LeaseStore {
         });
       }
     }
+  }
+
+  #identityKey(identity: string, kind: string): string {
+    return `${this.#prefix}{${identity}}:${kind}`;
+  }
+
+  /** Every `<prefix>{<identity>}:<kind>` key, on every master of a cluster. An operator's tool: it walks the keyspace. */
+  async #scan(kind: string): Promise<Array<{ identity: string; key: string }>> {
+    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+    const pattern = `${this.#prefix.replace(/[*?[\]\\]/g, '\\$&')}{*}:${kind}`;
+    const found: Array<{ identity: string; key: string }> = [];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
+        cursor = next;
+        for (const key of keys) {
+          const open = key.indexOf('{', this.#prefix.length - 1);
+          const close = key.lastIndexOf('}');
+          if (open >= 0 && close > open) found.push({ identity: key.slice(open + 1, close), key });
+        }
+      } while (cursor !== '0');
+    }
+    return found;
   }
 
   /** The script's time argument: '' for Redis TIME, or the injected test clock. */
@@ -280,11 +365,14 @@ function parseReply(reply: unknown, count: number): ConsumeResult & { windowEnds
   const windowEnds: number[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const at = 1 + i * FIELDS_PER_STATE;
+    const suspended = Number(reply[at + 5]) === 1;
     states[i] = {
       allowed: Number(reply[at]) === 1,
       remaining: Number(reply[at + 1]),
       resetMs: Number(reply[at + 2]),
       retryMs: Number(reply[at + 3]),
+      ...(suspended ? { suspended } : {}),
+      ...(Number(reply[at + 6]) === 1 ? { suspendedNow: true } : {}),
     };
     windowEnds[i] = Number(reply[at + 4]);
   }

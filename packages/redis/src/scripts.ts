@@ -12,11 +12,14 @@
  */
 
 /**
- * KEYS: one per check. ARGV[1]: the time in ms to use, or '' for Redis TIME (tests pass a
- * clock). Then five per check: algorithm (0 fixed window, 1 token bucket), limit,
- * windowMs, capacity, cost.
+ * KEYS: three per check: the policy's key, the identity's denial count and its suspension
+ * marker (all with the identity's hash tag). ARGV[1]: the time in ms to use, or '' for
+ * Redis TIME (tests pass a clock). Then nine per check: algorithm (0 fixed window, 1 token
+ * bucket), limit, windowMs, capacity, cost, shadow (0/1), and the suspension penalty:
+ * threshold (0: none), its window in ms, the suspension in ms.
  *
- * Returns { allowed, then per check: fits, remaining, resetMs, retryMs, windowEnd }.
+ * Returns { allowed, then per check: fits, remaining, resetMs, retryMs, windowEnd,
+ * suspended, suspendedNow }.
  */
 export const CONSUME = `
 local now
@@ -27,14 +30,16 @@ else
   now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
 local EPSILON = 1e-9
-local count = #KEYS
-local values, times, fits = {}, {}, {}
+local count = #KEYS / 3
+local values, times, fits, blocked = {}, {}, {}, {}
 local allowed = 1
 for i = 1, count do
-  local at = 1 + (i - 1) * 5
+  local at = 1 + (i - 1) * 9
   local algorithm, limit, window, capacity, cost =
     tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
-  local state = redis.call('HMGET', KEYS[i], 'v', 't')
+  local shadow, threshold = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
+  local key = KEYS[(i - 1) * 3 + 1]
+  local state = redis.call('HMGET', key, 'v', 't')
   local value, time = tonumber(state[1]), tonumber(state[2])
   if algorithm == 0 then
     if value == nil or time == nil or now >= time then
@@ -51,17 +56,28 @@ for i = 1, count do
     time = now
     fits[i] = value + EPSILON >= cost
   end
+  blocked[i] = 0
+  if threshold > 0 then
+    local untilTime = tonumber(redis.call('GET', KEYS[(i - 1) * 3 + 3]))
+    if untilTime ~= nil and untilTime > now then
+      blocked[i] = untilTime - now
+      fits[i] = false
+    end
+  end
   values[i] = value
   times[i] = time
-  if not fits[i] then allowed = 0 end
+  if not fits[i] and shadow == 0 then allowed = 0 end
 end
 local out = { allowed }
 for i = 1, count do
-  local at = 1 + (i - 1) * 5
+  local at = 1 + (i - 1) * 9
   local algorithm, limit, window, capacity, cost =
     tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
+  local shadow, threshold, penaltyWindow, blockMs =
+    tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7]), tonumber(ARGV[at + 8]), tonumber(ARGV[at + 9])
+  local key, violations, suspended = KEYS[(i - 1) * 3 + 1], KEYS[(i - 1) * 3 + 2], KEYS[(i - 1) * 3 + 3]
   local charge = 0
-  if allowed == 1 then charge = cost end
+  if allowed == 1 and fits[i] then charge = cost end
   local value, time = values[i], times[i]
   local remaining, resetMs, retryMs, ttl
   if algorithm == 0 then
@@ -81,8 +97,30 @@ for i = 1, count do
     ttl = resetMs
   end
   if charge > 0 then
-    redis.call('HSET', KEYS[i], 'v', string.format('%.17g', value), 't', string.format('%.17g', time))
-    redis.call('PEXPIRE', KEYS[i], math.max(1, ttl))
+    redis.call('HSET', key, 'v', string.format('%.17g', value), 't', string.format('%.17g', time))
+    redis.call('PEXPIRE', key, math.max(1, ttl))
+  end
+  local isSuspended, suspendedNow = 0, 0
+  if blocked[i] > 0 then
+    isSuspended = 1
+    retryMs = blocked[i]
+  elseif allowed == 0 and not fits[i] and shadow == 0 and threshold > 0 then
+    local counted = redis.call('HMGET', violations, 'v', 't')
+    local denials, windowEnd = tonumber(counted[1]), tonumber(counted[2])
+    if denials == nil or windowEnd == nil or now >= windowEnd then
+      denials = 0
+      windowEnd = now + penaltyWindow
+    end
+    denials = denials + 1
+    if denials >= threshold then
+      redis.call('SET', suspended, string.format('%.17g', now + blockMs), 'PX', blockMs)
+      redis.call('DEL', violations)
+      isSuspended, suspendedNow = 1, 1
+      retryMs = blockMs
+    else
+      redis.call('HSET', violations, 'v', denials, 't', string.format('%.17g', windowEnd))
+      redis.call('PEXPIRE', violations, math.max(1, windowEnd - now))
+    end
   end
   local fit = 0
   if fits[i] then fit = 1 end
@@ -91,6 +129,8 @@ for i = 1, count do
   out[#out + 1] = resetMs
   out[#out + 1] = retryMs
   out[#out + 1] = time
+  out[#out + 1] = isSuspended
+  out[#out + 1] = suspendedNow
 end
 return out
 `;
