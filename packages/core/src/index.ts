@@ -1,6 +1,6 @@
 export { batchSize } from './batch.js';
 export { ipIdentity } from './client-ip.js';
-export type { Decision, ErrorBody, PolicyOutcome } from './decision.js';
+export type { Decision, ErrorBody, PolicyOutcome, ProblemBody } from './decision.js';
 export { describeDuration } from './duration.js';
 export { ConfigurationError, isRequestError, RequestError, StoreError, TierlimitError } from './errors.js';
 export {
@@ -16,6 +16,7 @@ export { storageKey } from './identity.js';
 export {
   createRateLimiter,
   isRateLimiter,
+  type OverrideTarget,
   RateLimiter,
   type RateLimiterEvents,
   type RequestFacts,
@@ -24,17 +25,25 @@ export {
 } from './limiter.js';
 export { MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js';
 export type { RateLimiterOptions, TierResolution, TierResolver, Warning } from './options.js';
-export { retryAfterSeconds } from './response.js';
+export { requestIdFrom } from './request-id.js';
+export { errorBody, retryAfterSeconds } from './response.js';
+export { type RuntimeValidations, trustProxyKind } from './runtime-checks.js';
 export { settle } from './settle.js';
+export { type StandardHeaders, sfString, standardHeaders } from './standard-headers.js';
 export {
+  type AdminStore,
   type Algorithm,
   type CheckState,
   type ConsumeResult,
+  isAdminStore,
   isLeaseStore,
   type LeaseStore,
+  type Penalty,
   type PolicySpec,
   type Store,
   type StoreCheck,
+  type StoredOverride,
+  type Suspension,
 } from './store.js';
 export type { FaultMode, StoreFaultOptions } from './store-guard.js';
 export {
@@ -46,4 +55,13 @@ export {
   type TierOverrides,
   type WebSocketTierLimits,
 } from './tiers.js';
+export { loadTiers, type WatchTiersOptions, watchTiers } from './tiers-file.js';
+export {
+  describeValue,
+  nonNegativeInteger,
+  optionalFunction,
+  plainObject,
+  positiveInteger,
+  rejectUnknownKeys,
+} from './validate.js';
 export type { ResolvedPolicy, ResolvedTier } from './validate-options.js';

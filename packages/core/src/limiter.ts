@@ -9,7 +9,9 @@ import { EventEmitter } from 'node:events';
 import { ipIdentity } from './client-ip.js';
 import { type Decision, type PolicyOutcome, SKIPPED } from './decision.js';
 import { ConfigurationError, isRequestError } from './errors.js';
-import { ipIdentityKey, MALFORMED, type RequestHeaders, readApiKey, storageKey } from './identity.js';
+import { Guessers } from './guessers.js';
+import { hashedIdentity, ipIdentityKey, MALFORMED, type RequestHeaders, readApiKey, storageKey } from './identity.js';
+import { MemoryStore } from './memory-store.js';
 import type { RateLimiterOptions } from './options.js';
 import { requestIdFrom } from './request-id.js';
 import {
@@ -17,13 +19,33 @@ import {
   type DecisionParts,
   limitedDecision,
   type RenderContext,
+  type RenderOptions,
   refusedDecision,
 } from './response.js';
-import type { ConsumeResult, Store, StoreCheck } from './store.js';
+import { RuntimeChecks } from './runtime-checks.js';
+import {
+  type AdminStore,
+  type ConsumeResult,
+  isAdminStore,
+  type Penalty,
+  type Store,
+  type StoreCheck,
+  type StoredOverride,
+  type Suspension,
+} from './store.js';
 import { type FaultMode, StoreGuard } from './store-guard.js';
-import { type Identity, identityFor, TierCache } from './tier-cache.js';
+import { type Identity, identityFor, TierCache, withOverrides } from './tier-cache.js';
+import type { TierMap, TierOverrides } from './tiers.js';
 import { describeValue, nonNegativeInteger, optionalFunction, rejectUnknownKeys } from './validate.js';
-import { type ResolvedOptions, type ResolvedPolicy, type ResolvedTier, resolveOptions } from './validate-options.js';
+import {
+  assertTierStorable,
+  type ResolvedOptions,
+  type ResolvedPolicy,
+  type ResolvedTier,
+  resolveOptions,
+  resolveTierMap,
+  UNKNOWN_KEYS,
+} from './validate-options.js';
 
 /** What an adapter tells the core about a request. */
 export interface RequestFacts {
@@ -31,6 +53,12 @@ export interface RequestFacts {
   readonly ip: string | undefined;
   /** Request headers with lower-case names (Node's `req.headers`). */
   readonly headers: RequestHeaders;
+  /**
+   * The framework's trust-proxy setting, for the configuration checks: `none` (proxy
+   * headers ignored), `some` (a specific proxy or hop count), `all` (every proxy trusted:
+   * the client picks its own address). Omit when unknown.
+   */
+  readonly trustProxy?: 'none' | 'some' | 'all';
 }
 
 /** How one route (or middleware mount) is limited. */
@@ -47,13 +75,19 @@ export interface RouteOptions<Req = unknown> {
   readonly skip?: (request: Req) => boolean;
 }
 
+/** Whose limits an operator action is about: an API key (as the resolver maps it) or an account id. */
+export type OverrideTarget = { readonly apiKey: string } | { readonly id: string };
+
 /** Evaluates one request for a route; synchronous when nothing needs to wait. */
 export type RouteHandler<Req> = (request: Req, facts: RequestFacts) => Decision | Promise<Decision>;
 
 /** One policy to charge for a request (a cost of 0 only reads it). */
 interface Charge {
   readonly policy: ResolvedPolicy;
+  /** Storage key: `<policy>:<identity>`. */
   readonly key: string;
+  /** The identity the key belongs to (`h...` or `i...`), for penalties and partition keys. */
+  readonly identity: string;
   readonly cost: number;
 }
 
@@ -64,15 +98,35 @@ const UNAVAILABLE_RETRY_MS = 5_000;
 export interface RateLimiterEvents {
   /** A store call failed or timed out (not emitted while the circuit is open). */
   storeError: [error: unknown];
+  /** How long a store call took, in ms (only measured while someone listens). */
+  storeLatency: [ms: number];
   /** The store started failing; requests are now answered per `storeFaults.mode`. */
   degraded: [info: { readonly mode: FaultMode; readonly error: unknown }];
   /** The store answered again after failing; `downtimeMs` is how long requests were degraded. */
   recovered: [info: { readonly downtimeMs: number }];
+  /** A request was admitted. */
+  allowed: [decision: Decision];
+  /** A request was refused with 429 (rate limited or suspended). */
+  limited: [decision: Decision];
+  /** A request was refused for another reason: bad input (400, 413), no valid key (401), or 503. */
+  refused: [decision: Decision];
+  /** A shadow policy would have refused this request (it was not refused for it). */
+  shadowLimited: [info: { readonly policy: string; readonly decision: Decision }];
+  /**
+   * An identity was suspended for sending after being limited. `identity` is the hashed
+   * key (`h...`) or the client address (`i...`); pass it to `liftSuspension` to lift it.
+   */
+  suspended: [
+    info: { readonly identity: string; readonly policy: string; readonly until: number; readonly decision: Decision },
+  ];
 }
 
 class RequestContext implements RenderContext {
   readonly now: number;
+  readonly render: RenderOptions;
   ipKey = '';
+  /** The client's per-IP identity (`i` + address), for keys and penalties. */
+  ipIdentity = '';
   tier: string | undefined;
   identity: Identity | undefined;
   degraded: 'local' | 'open' | undefined;
@@ -80,10 +134,11 @@ class RequestContext implements RenderContext {
   readonly #header: string;
   #requestId: string | undefined;
 
-  constructor(now: number, headers: RequestHeaders, header: string) {
+  constructor(now: number, headers: RequestHeaders, header: string, render: RenderOptions) {
     this.now = now;
     this.#headers = headers;
     this.#header = header;
+    this.render = render;
   }
 
   requestId = (): string => {
@@ -92,14 +147,17 @@ class RequestContext implements RenderContext {
   };
 }
 
-function checkFor(policy: ResolvedPolicy, key: string, cost: number): StoreCheck {
+function checkFor(charge: Charge, penalty: Penalty | undefined): StoreCheck {
+  const { policy } = charge;
   return {
-    key,
+    key: charge.key,
     algorithm: policy.algorithm,
     limit: policy.limit,
     windowMs: policy.windowMs,
     capacity: policy.capacity,
-    cost,
+    cost: charge.cost,
+    ...(policy.shadow ? { shadow: true } : {}),
+    ...(penalty === undefined ? {} : { penalty }),
   };
 }
 
@@ -128,6 +186,8 @@ function outcomesOf(
       remaining: state.remaining,
       resetAt: now + state.resetMs,
       retryAfterMs: state.retryMs,
+      shadow: (checks[i] as StoreCheck).shadow === true,
+      suspended: state.suspended === true,
     };
   }
   return outcomes;
@@ -139,16 +199,28 @@ const LIMITER = Symbol.for('tierlimit.RateLimiter');
 /** Rate limiter for one API: tiers, resolver cache, store. Share one instance across routes. */
 export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   readonly [LIMITER] = true;
-  readonly #options: ResolvedOptions;
+  #options: ResolvedOptions;
   readonly #cache: TierCache;
   readonly #guard: StoreGuard;
+  readonly #guessers = new Guessers();
+  readonly #checks: RuntimeChecks;
+  /** Where overrides live: the store when it keeps them (memory, Redis), else this process only. */
+  readonly #admin: AdminStore;
+  /** Policies routes draw from, so a tier reload cannot remove one from under them. */
+  readonly #routePolicies = new Set<string>();
 
   constructor(options: RateLimiterOptions = {}) {
     super();
     const resolved = resolveOptions(options);
     this.#options = resolved;
-    this.#cache = new TierCache(resolved);
+    this.#checks = new RuntimeChecks(resolved.validations, resolved.warn);
+    this.#admin = isAdminStore(resolved.store)
+      ? resolved.store
+      : new MemoryStore({ now: resolved.now, sweepIntervalMs: 0, maxKeys: 1 });
+    this.#cache = new TierCache(resolved, (identity) => this.#lookupOverride(identity));
     this.#guard = new StoreGuard(resolved.store, resolved.faults, resolved.now, {
+      timing: () => this.listenerCount('storeLatency') > 0,
+      latency: (ms) => this.emit('storeLatency', ms),
       storeError: (error) => {
         resolved.warn({
           code: 'TL_STORE_FAILED',
@@ -200,6 +272,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   handler<Req>(options: RouteOptions<Req> = {}): RouteHandler<Req> {
     rejectUnknownKeys(options, ['policy', 'cost', 'skip'], 'route options');
     const policy = options.policy ?? 'api';
+    this.#routePolicies.add(String(policy));
     if (typeof policy !== 'string')
       throw new ConfigurationError(`Expected \`policy\` to be a policy name, got ${describeValue(policy)}.`);
     const tiers = new Set(this.#options.tiers.values());
@@ -224,6 +297,168 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     };
   }
 
+  /**
+   * Replaces the tiers without a restart (a plan's numbers changed, a tiers file was
+   * edited). Validated like configuration; on any error the old tiers stay and a
+   * ConfigurationError names the path. Every tier must still define the policies that
+   * routes use. Cached resolver answers are dropped, so every key picks up its new limits.
+   */
+  setTiers(tiers: TierMap): void {
+    const next = resolveTierMap(tiers, this.#options.shadowAll);
+    for (const tier of next.values()) {
+      assertTierStorable(this.#options.store, tier, `tiers.${tier.name}`);
+      for (const policy of this.#routePolicies) {
+        if (!tier.policies.has(policy)) {
+          throw new ConfigurationError(
+            `Route policy \`${policy}\` is not defined by tier \`${tier.name}\`; set \`tiers.${tier.name}.${policy}\` to limits, or to false for no limit.`,
+          );
+        }
+      }
+    }
+    const anonymous = this.#options.anonymousTier;
+    let anonymousTier: ResolvedTier | undefined;
+    if (anonymous !== undefined) {
+      anonymousTier = next.get(anonymous.name);
+      if (anonymousTier === undefined) {
+        throw new ConfigurationError(`The new tiers drop \`${anonymous.name}\`, the \`anonymousTier\`.`);
+      }
+    }
+    this.#options = { ...this.#options, tiers: next, anonymousTier };
+    this.#cache.setOptions(this.#options);
+  }
+
+  /**
+   * Sets an override of one customer's limits, merged over its tier (custom Enterprise
+   * limits), optionally until `expiresAt` (a temporary increase for a launch or a sale).
+   * Kept in the store, so every instance applies it, from its next resolver lookup of the
+   * key (within `resolverCacheMs`; at once on this instance). It ends exactly at `expiresAt`.
+   */
+  async setOverride(
+    target: OverrideTarget,
+    override: { readonly limits: TierOverrides; readonly expiresAt?: Date | number },
+  ): Promise<void> {
+    const identity = await this.#identityOf(target);
+    const expiresAt = override.expiresAt instanceof Date ? override.expiresAt.getTime() : override.expiresAt;
+    if (expiresAt !== undefined && !(Number.isFinite(expiresAt) && expiresAt > this.#options.now())) {
+      throw new ConfigurationError(
+        `Expected \`expiresAt\` to be a time in the future, got ${describeValue(expiresAt)}.`,
+      );
+    }
+    // Validate now, against every tier, so a bad override fails here and not on a request.
+    for (const tier of this.#options.tiers.values()) withOverrides(tier, override.limits, 'override.limits');
+    await this.#admin.setOverride(identity, {
+      limits: override.limits,
+      ...(expiresAt === undefined ? {} : { expiresAt }),
+    });
+    this.#cache.clear();
+  }
+
+  /** Removes an override; `true` if there was one. */
+  async removeOverride(target: OverrideTarget): Promise<boolean> {
+    const removed = await this.#admin.deleteOverride(await this.#identityOf(target));
+    this.#cache.clear();
+    return removed;
+  }
+
+  /** Live overrides, by hashed identity. */
+  async overrides(): Promise<Array<{ identity: string; override: StoredOverride }>> {
+    return this.#admin.listOverrides();
+  }
+
+  /** Live suspensions (identities are hashed keys, `h...`, or client addresses, `i...`). */
+  async suspensions(): Promise<Suspension[]> {
+    return this.#admin.listSuspensions();
+  }
+
+  /** Lifts a suspension (and forgets recent denials) of an API key, a client IP, or an identity from `suspensions()`. */
+  async liftSuspension(
+    target: OverrideTarget | { readonly ip: string } | { readonly identity: string },
+  ): Promise<boolean> {
+    let identity: string;
+    if ('ip' in target) {
+      identity = ipIdentityKey(ipIdentity(target.ip, this.#options.ipv6Subnet) ?? '?');
+      this.#guessers.clear(identity);
+    } else if ('identity' in target) {
+      identity = target.identity;
+    } else {
+      identity = await this.#identityOf(target);
+    }
+    return this.#admin.liftSuspension(identity);
+  }
+
+  /**
+   * An identity's override, read when its key is resolved. Bounded like every store call
+   * (`storeFaults.timeoutMs`) and skipped while the store is failing: a missing override
+   * only means the tier's own limits apply for a while.
+   */
+  async #lookupOverride(identity: string): Promise<StoredOverride | undefined> {
+    if (this.#guard.degraded) return undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const timeout = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), this.#options.faults.timeoutMs);
+      });
+      return await Promise.race([Promise.resolve(this.#admin.getOverride(identity)), timeout]);
+    } catch (error) {
+      this.#options.warn({
+        code: 'TL_OVERRIDE_LOOKUP_FAILED',
+        message: 'could not read limit overrides; using the tier',
+        error,
+      });
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The hashed identity an API key (as resolved) or an account id is counted under. */
+  async #identityOf(target: OverrideTarget): Promise<string> {
+    if ('id' in target) return hashedIdentity('id', target.id);
+    const resolved = this.#cache.get(target.apiKey, this.#options.now()) ?? (await this.#cache.load(target.apiKey));
+    if (resolved === null) throw new ConfigurationError('That API key does not resolve to a tier.');
+    return resolved.base?.id ?? resolved.id;
+  }
+
+  /**
+   * A refusal the limiter did not decide itself (a WebSocket connection cap, a shutdown),
+   * rendered with this limiter's wire settings (header forms, error format) like every
+   * other refusal. `base` is the request's own decision, whose policies stay in the
+   * headers; `outcome` the policy that refused, reported in the headers.
+   */
+  refusal(refused: {
+    readonly status: number;
+    readonly code: string;
+    readonly message: string;
+    readonly details?: Readonly<Record<string, unknown>>;
+    readonly retryAfterMs?: number;
+    readonly requestId: string;
+    readonly base?: Decision | undefined;
+    readonly outcome?: PolicyOutcome | undefined;
+  }): Decision {
+    const { base, outcome } = refused;
+    const outcomes = [...(base?.policies ?? []), ...(outcome === undefined ? [] : [outcome])];
+    const parts: DecisionParts = {
+      tier: base?.tier,
+      outcomes,
+      degraded: base?.degraded,
+      identity: base?.identity,
+      limits: base?.limits,
+    };
+    const context: RenderContext = {
+      now: this.#options.now(),
+      requestId: () => refused.requestId,
+      render: this.#options.render,
+    };
+    return refusedDecision(parts, context, {
+      status: refused.status,
+      code: refused.code,
+      message: refused.message,
+      details: refused.details,
+      reported: outcome,
+      ...(refused.retryAfterMs === undefined ? {} : { retryAfterMs: refused.retryAfterMs }),
+    });
+  }
+
   /** Drops cached resolver answers (all, or one API key's) so the next request asks the resolver again. */
   forgetTier(apiKey?: string): void {
     this.#cache.clear(apiKey);
@@ -241,25 +476,24 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     cost: number | (() => number | Promise<number>),
   ): Decision | Promise<Decision> {
     const options = this.#options;
-    const context = new RequestContext(options.now(), facts.headers, options.requestIdHeader);
+    const context = new RequestContext(options.now(), facts.headers, options.requestIdHeader, options.render);
     const ip = ipIdentity(facts.ip, options.ipv6Subnet);
-    if (ip === undefined) {
-      options.warn({
-        code: 'TL_NO_CLIENT_IP',
-        message:
-          'A request had no usable client IP address; such requests share one per-IP bucket. Check that the adapter runs on a live connection and that the trust-proxy setting yields addresses.',
-      });
-    }
+    if (this.#checks.pending) this.#checks.inspect(facts, ip !== undefined);
     const ipIdentityValue = ipIdentityKey(ip ?? '?');
+    context.ipIdentity = ipIdentityValue;
     context.ipKey = storageKey('ip', ipIdentityValue);
 
     const apiKey = readApiKey(facts.headers, options.apiKeyHeader, options.maxApiKeyLength);
     if (apiKey === MALFORMED) {
-      return this.#refuse(context, {
-        status: 400,
-        code: 'INVALID_API_KEY',
-        message: `The API key is malformed: expected 1 to ${options.maxApiKeyLength} printable ASCII characters.`,
-      });
+      return this.#refuse(
+        context,
+        {
+          status: 400,
+          code: 'INVALID_API_KEY',
+          message: `The API key is malformed: expected 1 to ${options.maxApiKeyLength} printable ASCII characters.`,
+        },
+        this.#unknownKeyCharges(context),
+      );
     }
     if (apiKey === undefined) {
       if (options.anonymousTier !== undefined) {
@@ -273,6 +507,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     }
     const cached = this.#cache.get(apiKey, context.now);
     if (cached !== undefined) return this.#withIdentity(context, cached, policyName, cost);
+    if (this.#guessers.blocked(ipIdentityValue, context.now)) {
+      // This address has used up its unknown-key budget: answer from the store (a 429)
+      // without asking the resolver, so guessing keys cannot load the user's database.
+      return this.#withIdentity(context, null, policyName, cost);
+    }
     return this.#cache.load(apiKey).then(
       (identity) => this.#withIdentity(context, identity, policyName, cost),
       (error: unknown) => this.#resolverFailed(context, error),
@@ -286,7 +525,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     cost: number | (() => number | Promise<number>),
   ): Decision | Promise<Decision> {
     if (identity === null) {
-      return this.#refuse(context, { status: 401, code: 'UNAUTHORIZED', message: 'Invalid API key.' });
+      return this.#refuse(
+        context,
+        { status: 401, code: 'UNAUTHORIZED', message: 'Invalid API key.' },
+        this.#unknownKeyCharges(context),
+      );
     }
     context.tier = identity.tier.name;
     context.identity = identity;
@@ -321,10 +564,10 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
         `Expected the route's cost to be a non-negative integer, got ${describeValue(cost)}. Throw a RequestError from the cost function to reject bad input.`,
       );
     }
-    let charge: Charge | undefined;
+    const charges: Charge[] = [];
     if (policy !== false) {
       const key = identity.keys.get(policy.name) as string;
-      if (cost > policy.capacity) {
+      if (cost > policy.capacity && !policy.shadow) {
         // It could never succeed: reject as bad input, charge the policy nothing, no Retry-After.
         return this.#refuse(
           context,
@@ -334,13 +577,14 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
             message: `This request costs ${cost} but the \`${policy.name}\` limit of your plan allows at most ${policy.capacity} at once. Split it into smaller requests.`,
             details: { cost, limit: policy.capacity, policy: policy.name },
           },
-          { policy, key, cost: 0 },
+          [{ policy, key, identity: identity.id, cost: 0 }],
+          true,
         );
       }
-      charge = { policy, key, cost };
+      charges.push({ policy, key, identity: identity.id, cost });
     }
-    return this.#consume(context, charge, (outcomes, allowed) =>
-      allowed ? allowedDecision(partsOf(context, outcomes)) : limitedDecision(partsOf(context, outcomes), context),
+    return this.#consume(context, charges, (parts, allowed) =>
+      this.#emit(allowed ? allowedDecision(parts, context) : limitedDecision(parts, context)),
     );
   }
 
@@ -353,13 +597,30 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       readonly message: string;
       readonly details?: Readonly<Record<string, unknown>> | undefined;
     },
-    peek?: Charge,
+    extra: readonly Charge[] = [],
+    reportExtra = false,
   ): Decision | Promise<Decision> {
-    return this.#consume(context, peek, (outcomes, allowed) =>
-      allowed
-        ? refusedDecision(partsOf(context, outcomes), context, { ...refusal, reported: outcomes[outcomes.length - 1] })
-        : limitedDecision(partsOf(context, outcomes), context),
-    );
+    return this.#consume(context, extra, (parts, allowed) => {
+      if (allowed) {
+        // Once this address has used up its unknown-key budget, the resolver is not asked again until it refills.
+        const guesses = parts.outcomes.find((outcome) => outcome.policy === UNKNOWN_KEYS);
+        if (guesses !== undefined && guesses.remaining === 0) this.#guessers.block(context.ipIdentity, guesses.resetAt);
+        // Headers describe the policy closest to exhaustion, or for a 413 the policy the batch is too big for.
+        const reported = reportExtra ? parts.outcomes[parts.outcomes.length - 1] : undefined;
+        return this.#emit(refusedDecision(parts, context, { ...refusal, reported }));
+      }
+      const limited = limitedDecision(parts, context);
+      if (limited.policy?.policy === UNKNOWN_KEYS)
+        this.#guessers.block(context.ipIdentity, context.now + limited.retryAfterMs);
+      return this.#emit(limited);
+    });
+  }
+
+  /** The unknown-key policy's charge for this client address (key enumeration, SPEC section 3), if enabled. */
+  #unknownKeyCharges(context: RequestContext): Charge[] {
+    const policy = this.#options.unknownKeys;
+    if (policy === false) return [];
+    return [{ policy, key: storageKey(UNKNOWN_KEYS, context.ipIdentity), identity: context.ipIdentity, cost: 1 }];
   }
 
   #refuseBadInput(context: RequestContext, error: unknown): Decision | Promise<Decision> {
@@ -372,50 +633,101 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     });
   }
 
-  /** Decides the per-IP policy (one request) and, when given, one more charge, in one store call. */
+  /** Decides the per-IP policy (one request) and the given charges together, in one store call. */
   #consume(
     context: RequestContext,
-    charge: Charge | undefined,
-    finish: (outcomes: readonly PolicyOutcome[], allowed: boolean) => Decision,
+    charges: readonly Charge[],
+    finish: (parts: DecisionParts, allowed: boolean) => Decision,
   ): Decision | Promise<Decision> {
     const ipPolicy = this.#options.ip;
-    const policies: ResolvedPolicy[] = [];
-    const checks: StoreCheck[] = [];
-    if (ipPolicy !== false) {
-      policies.push(ipPolicy);
-      checks.push(checkFor(ipPolicy, context.ipKey, 1));
-    }
-    if (charge !== undefined) {
-      policies.push(charge.policy);
-      checks.push(checkFor(charge.policy, charge.key, charge.cost));
-    }
-    if (checks.length === 0) return finish([], true);
-    const done = (answer: ConsumeResult) => finish(outcomesOf(context.now, policies, checks, answer), answer.allowed);
+    const all: Charge[] = [];
+    if (ipPolicy !== false) all.push({ policy: ipPolicy, key: context.ipKey, identity: context.ipIdentity, cost: 1 });
+    all.push(...charges);
+    if (all.length === 0) return finish(partsOf(context, [], []), true);
+    const checks = all.map((charge) => checkFor(charge, this.#penaltyFor(charge)));
+    const done = (answer: ConsumeResult) => this.#settled(context, all, checks, answer, finish, answer.allowed);
     let result: ConsumeResult | Promise<ConsumeResult>;
     try {
       result = this.#guard.consume(checks);
     } catch (error) {
-      return this.#withoutStore(context, policies, checks, finish, error);
+      return this.#withoutStore(context, all, checks, finish, error);
     }
     if (result instanceof Promise) {
-      return result.then(done, (error: unknown) => this.#withoutStore(context, policies, checks, finish, error));
+      return result.then(done, (error: unknown) => this.#withoutStore(context, all, checks, finish, error));
     }
     return done(result);
+  }
+
+  /** Turns the store's answer into parts, reporting suspensions that just began. */
+  #settled(
+    context: RequestContext,
+    charges: readonly Charge[],
+    checks: readonly StoreCheck[],
+    answer: ConsumeResult,
+    finish: (parts: DecisionParts, allowed: boolean) => Decision,
+    allowed: boolean,
+  ): Decision {
+    const outcomes = outcomesOf(
+      context.now,
+      charges.map((c) => c.policy),
+      checks,
+      answer,
+    );
+    const decision = finish(partsOf(context, outcomes, charges), allowed);
+    answer.states.forEach((state, i) => {
+      if (!state.suspendedNow) return;
+      const charge = charges[i] as Charge;
+      this.emit('suspended', {
+        identity: charge.identity,
+        policy: charge.policy.name,
+        until: context.now + state.retryMs,
+        decision,
+      });
+    });
+    return decision;
+  }
+
+  /** The suspension penalty for a charge, when suspension is on and the charge can be suspended. */
+  #penaltyFor(charge: Charge): Penalty | undefined {
+    const suspension = this.#options.suspension;
+    if (suspension === false || charge.cost === 0 || charge.policy.shadow) return undefined;
+    return {
+      violationKey: storageKey('violations', charge.identity),
+      blockKey: storageKey('suspended', charge.identity),
+      threshold: suspension.threshold,
+      windowMs: suspension.windowMs,
+      blockMs: suspension.durationMs,
+    };
+  }
+
+  /** Reports a decision to listeners (`allowed`, `limited`, `refused`, `shadowLimited`) and returns it. */
+  #emit(decision: Decision): Decision {
+    if (decision.allowed) {
+      this.emit('allowed', decision);
+    } else {
+      this.emit(decision.status === 429 ? 'limited' : 'refused', decision);
+    }
+    for (const outcome of decision.policies) {
+      if (outcome.shadow && !outcome.allowed) {
+        this.emit('shadowLimited', { policy: outcome.policy, decision });
+      }
+    }
+    return decision;
   }
 
   /** The store failed or the circuit is open: answer per `storeFaults.mode`, never with a 429 of the store's making. */
   #withoutStore(
     context: RequestContext,
-    policies: readonly ResolvedPolicy[],
+    charges: readonly Charge[],
     checks: readonly StoreCheck[],
-    finish: (outcomes: readonly PolicyOutcome[], allowed: boolean) => Decision,
+    finish: (parts: DecisionParts, allowed: boolean) => Decision,
     error: unknown,
   ): Decision {
     const answer = this.#guard.fallback(checks, error);
-    if (answer === undefined) return serviceUnavailable(context, this.#guard.retryAfterMs());
+    if (answer === undefined) return this.#emit(serviceUnavailable(context, this.#guard.retryAfterMs()));
     const mode = this.#guard.mode === 'open' ? 'open' : 'local';
     context.degraded = mode;
-    return finish(outcomesOf(context.now, policies, checks, answer), answer.allowed || mode === 'open');
+    return this.#settled(context, charges, checks, answer, finish, answer.allowed || mode === 'open');
   }
 
   /** The resolver failed: without a tier nothing can be decided; 503, never a 429 (not the client's fault). */
@@ -426,12 +738,12 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       message: `resolveTier failed (${error instanceof Error ? error.name : typeof error}); answering 503.`,
       error,
     });
-    return serviceUnavailable(context, UNAVAILABLE_RETRY_MS);
+    return this.#emit(serviceUnavailable(context, UNAVAILABLE_RETRY_MS));
   }
 }
 
 function serviceUnavailable(context: RequestContext, retryAfterMs: number): Decision {
-  return refusedDecision(partsOf(context, []), context, {
+  return refusedDecision(partsOf(context, [], []), context, {
     status: 503,
     code: 'SERVICE_UNAVAILABLE',
     message: 'Rate limiting is temporarily unavailable. Retry shortly.',
@@ -439,10 +751,15 @@ function serviceUnavailable(context: RequestContext, retryAfterMs: number): Deci
   });
 }
 
-function partsOf(context: RequestContext, outcomes: readonly PolicyOutcome[]): DecisionParts {
+function partsOf(
+  context: RequestContext,
+  outcomes: readonly PolicyOutcome[],
+  charges: readonly Charge[],
+): DecisionParts {
   return {
     tier: context.tier,
     outcomes,
+    identities: charges.map((charge) => charge.identity),
     degraded: context.degraded,
     identity: context.identity?.id,
     limits: context.identity?.tier,

@@ -2,6 +2,8 @@
  * Public options of `createRateLimiter`. Every field is optional; the resolved form that
  * the engine uses is produced once, at construction, by `resolveOptions`.
  */
+
+import type { StandardHeaders } from './standard-headers.js';
 import type { Store } from './store.js';
 import type { StoreFaultOptions } from './store-guard.js';
 import type { PolicyLimits, TierMap, TierOverrides } from './tiers.js';
@@ -47,7 +49,11 @@ export interface RateLimiterOptions {
   readonly resolveTier?: TierResolver;
   /** How long a resolver answer for a known key is reused, in milliseconds. `0` disables caching. Default `30_000`. */
   readonly resolverCacheMs?: number;
-  /** How long an "unknown key" answer is reused, in milliseconds. Default `5_000`. */
+  /**
+   * How long an "unknown key" answer is reused, in milliseconds. Default `0` (not cached:
+   * `unknownKeys` bounds the resolver calls a guessing client can cause, and caching every
+   * guessed key would be per-key state an attacker controls).
+   */
   readonly resolverNegativeCacheMs?: number;
   /** Most resolver answers kept at once (oldest dropped first). Default `10_000`. */
   readonly resolverCacheSize?: number;
@@ -77,6 +83,50 @@ export interface RateLimiterOptions {
    * Default `'x-request-id'`.
    */
   readonly requestIdHeader?: string;
+  /**
+   * Which rate-limit headers to send: `legacy` X-RateLimit-Limit/Remaining/Reset (default
+   * `true`) and the IETF fields in one `standard` form, `'draft-6'`, `'draft-7'` or
+   * `'draft-8'` (the last lists every policy that applied; default `false`, none).
+   */
+  readonly headers?: { readonly legacy?: boolean; readonly standard?: StandardHeaders | false };
+  /**
+   * Error body format: `'json'` (SPEC section 2: `{ error: { code, message, ... } }`) or
+   * `'problem'` (RFC 9457 `application/problem+json`). Default `'json'`.
+   */
+  readonly errorFormat?: 'json' | 'problem';
+  /**
+   * Shadow mode for every policy: evaluate and count, report in `X-RateLimit-Shadow`, the
+   * `shadowLimited` event and metrics, but never refuse a request for a limit. Single
+   * policies can be shadowed with `shadow: true` in their limits. Default `false`.
+   */
+  readonly shadow?: boolean;
+  /**
+   * Temporary suspension of an API key or client IP that keeps sending after being limited:
+   * its `threshold`th denied request within `windowMs` suspends it for `durationMs`
+   * (answered 429 `SUSPENDED` with the rest of the suspension as Retry-After; the
+   * `suspended` event fires; lift it with `liftSuspension`). Default: off (`false`).
+   */
+  readonly suspension?:
+    | { readonly threshold?: number; readonly windowMs?: number; readonly durationMs?: number }
+    | false;
+  /**
+   * Key enumeration guard: unknown and malformed API keys counted per client IP (a fixed
+   * window, or `false` to turn it off). Past it the address gets 429s without the resolver
+   * being asked. Default `{ limit: 50, windowMs: 600_000 }` (50 bad keys per 10 minutes).
+   */
+  readonly unknownKeys?: PolicyLimits | false;
+  /**
+   * Runtime checks of the deployment, each logged once through `onWarning` with a stable
+   * code, each on by default: `permissiveTrustProxy` (every proxy trusted, so clients pick
+   * their own address), `untrustedForwardedFor` (X-Forwarded-For present but no proxy
+   * trusted), `noClientIp` (a request without a usable address). Set one to `false` to
+   * silence it.
+   */
+  readonly validations?: {
+    readonly permissiveTrustProxy?: boolean;
+    readonly untrustedForwardedFor?: boolean;
+    readonly noClientIp?: boolean;
+  };
   /** Where counters live. Default: an in-memory store (`memoryStore({ now })`) using this limiter's clock. */
   readonly store?: Store;
   /**

@@ -45,6 +45,10 @@ export interface ResolvedFaultOptions {
 
 /** Listeners the guard reports transitions to. */
 export interface GuardEvents {
+  /** Whether anyone wants `latency` (timing costs two clock reads per call). */
+  timing(): boolean;
+  /** How long a store call took, ms, success or failure. */
+  latency(ms: number): void;
   storeError(error: unknown): void;
   degraded(mode: FaultMode, error: unknown): void;
   recovered(downtimeMs: number): void;
@@ -89,10 +93,16 @@ export class StoreGuard {
       if (this.#probing || this.#now() - this.#openedAt < this.#options.cooldownMs) throw CIRCUIT_OPEN;
       this.#probing = true;
     }
+    const started = this.#events.timing() ? performance.now() : -1;
     const result = this.#store.consume(checks);
     if (!(result instanceof Promise)) {
+      if (started >= 0) this.#events.latency(performance.now() - started);
       if (this.#failures > 0 || this.#degradedSince >= 0) this.#succeeded();
       return result;
+    }
+    if (started >= 0) {
+      const report = () => this.#events.latency(performance.now() - started);
+      result.then(report, report);
     }
     return new Promise<ConsumeResult>((resolve, reject) => {
       let settled = false;

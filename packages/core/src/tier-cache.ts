@@ -9,6 +9,7 @@
 import { ConfigurationError } from './errors.js';
 import { hashedIdentity, storageKey } from './identity.js';
 import type { TierResolution } from './options.js';
+import type { StoredOverride } from './store.js';
 import type { TierOverrides } from './tiers.js';
 import { assertTierStorable, type ResolvedOptions, type ResolvedTier, resolveTier } from './validate-options.js';
 
@@ -19,10 +20,17 @@ export interface Identity {
   readonly tier: ResolvedTier;
   /** Storage key of each policy of the tier for this identity. */
   readonly keys: ReadonlyMap<string, string>;
+  /** When an operator's override in `tier` lapses (ms since the epoch); `base` applies from then. */
+  readonly overrideUntil?: number;
+  /** This identity without the override. */
+  readonly base?: Identity;
 }
 
+/** Finds an operator's override for an identity; never rejects (a failing store means none). */
+export type OverrideLookup = (identity: string) => Promise<StoredOverride | undefined>;
+
 interface Entry {
-  readonly identity: Identity | null;
+  identity: Identity | null;
   readonly expiresAt: number;
 }
 
@@ -33,21 +41,34 @@ export function identityFor(tier: ResolvedTier, identity: string): Identity {
 }
 
 export class TierCache {
-  readonly #options: ResolvedOptions;
+  #options: ResolvedOptions;
+  readonly #lookupOverride: OverrideLookup;
   readonly #entries = new Map<string, Entry>();
   readonly #pending = new Map<string, Promise<Identity | null>>();
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedOptions, lookupOverride: OverrideLookup) {
     this.#options = options;
+    this.#lookupOverride = lookupOverride;
+  }
+
+  /** Switches to new options (new tiers); every cached answer is dropped. */
+  setOptions(options: ResolvedOptions): void {
+    this.#options = options;
+    this.#entries.clear();
   }
 
   /** The cached identity (or `null` for a known-unknown key); `undefined` when not cached. */
   get(apiKey: string, now: number): Identity | null | undefined {
     const entry = this.#entries.get(apiKey);
     if (entry === undefined) return undefined;
-    if (now < entry.expiresAt) return entry.identity;
-    this.#entries.delete(apiKey);
-    return undefined;
+    if (now >= entry.expiresAt) {
+      this.#entries.delete(apiKey);
+      return undefined;
+    }
+    const identity = entry.identity;
+    // An override ends exactly on time, whatever the cache's own expiry.
+    if (identity?.overrideUntil !== undefined && now >= identity.overrideUntil) entry.identity = identity.base ?? null;
+    return entry.identity;
   }
 
   /** Asks the resolver, caches the answer, and shares one call among concurrent requests for the key. */
@@ -56,8 +77,17 @@ export class TierCache {
     if (pending !== undefined) return pending;
     const resolver = this.#options.resolveTier as NonNullable<ResolvedOptions['resolveTier']>;
     const lookup = new Promise<TierResolution>((resolve) => resolve(resolver(apiKey)))
-      .then((resolution) => {
-        const identity = this.#toIdentity(resolution, apiKey);
+      .then(async (resolution) => {
+        let identity = this.#toIdentity(resolution, apiKey);
+        if (identity !== null) {
+          const override = await this.#lookupOverride(identity.id);
+          if (
+            override !== undefined &&
+            (override.expiresAt === undefined || this.#options.now() < override.expiresAt)
+          ) {
+            identity = this.#withOverride(identity, override);
+          }
+        }
         this.#remember(apiKey, identity);
         return identity;
       })
@@ -81,6 +111,16 @@ export class TierCache {
       if (!oldest.done) this.#entries.delete(oldest.value);
     }
     this.#entries.set(apiKey, { identity, expiresAt: this.#options.now() + ttl });
+  }
+
+  #withOverride(identity: Identity, override: StoredOverride): Identity {
+    const tier = withOverrides(identity.tier, override.limits as TierOverrides, 'override.limits');
+    assertTierStorable(this.#options.store, tier, 'override.limits');
+    return {
+      ...identityFor(tier, identity.id),
+      ...(override.expiresAt === undefined ? {} : { overrideUntil: override.expiresAt }),
+      base: identity,
+    };
   }
 
   #toIdentity(resolution: TierResolution, apiKey: string): Identity | null {
@@ -113,7 +153,11 @@ export class TierCache {
 }
 
 /** A tier with per-customer limits merged over it, validated like configuration. */
-function withOverrides(base: ResolvedTier, overrides: TierOverrides): ResolvedTier {
+export function withOverrides(
+  base: ResolvedTier,
+  overrides: TierOverrides,
+  path = 'resolveTier(...).limits',
+): ResolvedTier {
   const merged: Record<string, unknown> = {};
   for (const [name, policy] of base.policies) {
     merged[name] =
@@ -123,6 +167,7 @@ function withOverrides(base: ResolvedTier, overrides: TierOverrides): ResolvedTi
             limit: policy.limit,
             windowMs: policy.windowMs,
             ...(policy.algorithm === 'token-bucket' ? { burst: policy.capacity } : {}),
+            ...(policy.shadow ? { shadow: true } : {}),
           };
   }
   if (base.websocket !== undefined) merged.websocket = { ...base.websocket };
@@ -134,5 +179,5 @@ function withOverrides(base: ResolvedTier, overrides: TierOverrides): ResolvedTi
         ? override
         : { ...(current as object), ...(override as object) };
   }
-  return resolveTier(base.name, merged, 'resolveTier(...).limits');
+  return resolveTier(base.name, merged, path);
 }

@@ -16,6 +16,8 @@ export interface PolicyLimits {
   readonly windowMs: number;
   /** Token-bucket capacity: the most units one request or one burst may use. Positive integer. Omit for a fixed window. */
   readonly burst?: number;
+  /** Shadow mode for this policy: evaluated, counted and reported, never refusing. Default `false`. */
+  readonly shadow?: boolean;
 }
 
 /** WebSocket limits that vary by tier (per-connection limits are set on the WebSocket guard). */

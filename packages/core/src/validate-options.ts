@@ -6,9 +6,15 @@
 import { ConfigurationError } from './errors.js';
 import { memoryStore } from './memory-store.js';
 import type { RateLimiterOptions, TierResolver, Warning } from './options.js';
+import type { RenderOptions } from './response.js';
+import type { RuntimeValidations } from './runtime-checks.js';
 import type { Algorithm, Store } from './store.js';
 import type { ResolvedFaultOptions } from './store-guard.js';
-import { defaultIpLimit, defaultTiers, type PolicyLimits, type TierMap, type WebSocketTierLimits } from './tiers.js';
+
+/** Name of the per-IP policy counting unknown and malformed API keys. */
+export const UNKNOWN_KEYS = 'unknown-keys';
+
+import { defaultIpLimit, defaultTiers, type PolicyLimits, type WebSocketTierLimits } from './tiers.js';
 import {
   integerInRange,
   invalid,
@@ -28,6 +34,8 @@ export interface ResolvedPolicy {
   readonly windowMs: number;
   /** Most units held at once: `limit` for a fixed window, `burst` for a bucket. */
   readonly capacity: number;
+  /** Evaluated and reported, never refusing. */
+  readonly shadow: boolean;
 }
 
 /** A tier ready to evaluate. `false` marks a policy with no limit on this tier. */
@@ -39,6 +47,8 @@ export interface ResolvedTier {
 
 export interface ResolvedOptions {
   readonly tiers: ReadonlyMap<string, ResolvedTier>;
+  /** Shadow mode for every policy (`shadow: true`), applied to tiers loaded later too. */
+  readonly shadowAll: boolean;
   readonly resolveTier: TierResolver | undefined;
   readonly resolverCacheMs: number;
   readonly resolverNegativeCacheMs: number;
@@ -51,6 +61,10 @@ export interface ResolvedOptions {
   readonly requestIdHeader: string;
   readonly store: Store;
   readonly faults: ResolvedFaultOptions;
+  readonly render: RenderOptions;
+  readonly validations: RuntimeValidations;
+  readonly unknownKeys: ResolvedPolicy | false;
+  readonly suspension: { readonly threshold: number; readonly windowMs: number; readonly durationMs: number } | false;
   readonly now: () => number;
   readonly warn: (warning: Warning) => void;
 }
@@ -67,6 +81,12 @@ const OPTION_NAMES = [
   'apiKeyHeader',
   'maxApiKeyLength',
   'requestIdHeader',
+  'headers',
+  'errorFormat',
+  'shadow',
+  'suspension',
+  'unknownKeys',
+  'validations',
   'store',
   'storeFaults',
   'now',
@@ -77,7 +97,15 @@ const OPTION_NAMES = [
  * Names a tier may not use for a policy: `ip` is the cross-tier IP policy, `websocket`
  * holds socket limits, `connections` keys the connection leases.
  */
-const RESERVED_POLICY_NAMES = new Set(['ip', 'websocket', 'connections']);
+const RESERVED_POLICY_NAMES = new Set([
+  'ip',
+  'websocket',
+  'connections',
+  'violations',
+  'suspended',
+  'unknown-keys',
+  'override',
+]);
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const HEADER_NAME = /^[A-Za-z0-9-]{1,64}$/;
 /** Longest window accepted: a year. Longer windows are almost certainly a unit mistake (seconds for ms). */
@@ -87,15 +115,7 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
   plainObject(options, 'options');
   rejectUnknownKeys(options, OPTION_NAMES, 'rate limiter options');
 
-  const tierSource: TierMap = options.tiers ?? defaultTiers;
-  const tiersObject = plainObject(tierSource, 'tiers');
-  const tiers = new Map<string, ResolvedTier>();
-  for (const [name, config] of Object.entries(tiersObject)) {
-    if (!NAME.test(name)) invalid(`tiers.${name}`, 'named with a letter followed by letters, digits, _ or -', name);
-    tiers.set(name, resolveTier(name, config, `tiers.${name}`));
-  }
-  if (tiers.size === 0)
-    throw new ConfigurationError('Expected `tiers` to define at least one tier, got an empty object.');
+  const tiers = resolveTierMap(options.tiers ?? defaultTiers, options.shadow === true);
 
   const resolveTierFn = optionalFunction<TierResolver>(options.resolveTier, 'resolveTier');
   let anonymousTier: ResolvedTier | undefined;
@@ -126,15 +146,23 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
     invalid('store', 'a store (an object with a `consume` method, such as `memoryStore()`)', store);
   }
 
-  const ip = options.ip === false ? false : resolvePolicy('ip', options.ip ?? defaultIpLimit, 'ip');
+  const shadowAll = options.shadow ?? false;
+  if (typeof shadowAll !== 'boolean') invalid('shadow', 'a boolean', shadowAll);
+  const ip = options.ip === false ? false : resolvePolicy('ip', options.ip ?? defaultIpLimit, 'ip', shadowAll);
   if (ip !== false) assertStorable(store, ip, 'ip');
+  const unknownKeys =
+    options.unknownKeys === false
+      ? false
+      : resolvePolicy(UNKNOWN_KEYS, options.unknownKeys ?? { limit: 50, windowMs: 600_000 }, 'unknownKeys');
+  if (unknownKeys !== false) assertStorable(store, unknownKeys, 'unknownKeys');
   for (const tier of tiers.values()) assertTierStorable(store, tier, `tiers.${tier.name}`);
 
   return {
     tiers,
+    shadowAll,
     resolveTier: resolveTierFn,
     resolverCacheMs: nonNegativeInteger(options.resolverCacheMs ?? 30_000, 'resolverCacheMs'),
-    resolverNegativeCacheMs: nonNegativeInteger(options.resolverNegativeCacheMs ?? 5_000, 'resolverNegativeCacheMs'),
+    resolverNegativeCacheMs: nonNegativeInteger(options.resolverNegativeCacheMs ?? 0, 'resolverNegativeCacheMs'),
     resolverCacheSize: positiveInteger(options.resolverCacheSize ?? 10_000, 'resolverCacheSize'),
     anonymousTier,
     ip,
@@ -144,8 +172,53 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
     requestIdHeader: headerName(options.requestIdHeader ?? 'x-request-id', 'requestIdHeader'),
     store,
     faults: resolveFaults(options.storeFaults),
+    render: resolveRender(options.headers, options.errorFormat),
+    validations: resolveValidations(options.validations),
+    unknownKeys,
+    suspension: resolveSuspension(options.suspension),
     now,
     warn,
+  };
+}
+
+function resolveRender(headers: unknown, errorFormat: unknown): RenderOptions {
+  const source = plainObject(headers ?? {}, 'headers');
+  rejectUnknownKeys(source, ['legacy', 'standard'], 'headers', 'headers.');
+  const legacy = source.legacy ?? true;
+  if (typeof legacy !== 'boolean') invalid('headers.legacy', 'a boolean', legacy);
+  const standard = source.standard ?? false;
+  if (standard !== false && standard !== 'draft-6' && standard !== 'draft-7' && standard !== 'draft-8') {
+    invalid('headers.standard', "false, 'draft-6', 'draft-7' or 'draft-8'", standard);
+  }
+  const format = errorFormat ?? 'json';
+  if (format !== 'json' && format !== 'problem') invalid('errorFormat', "'json' or 'problem'", format);
+  return { legacyHeaders: legacy, standardHeaders: standard === false ? undefined : standard, errorFormat: format };
+}
+
+function resolveValidations(value: unknown): RuntimeValidations {
+  const source = plainObject(value ?? {}, 'validations');
+  const names = ['permissiveTrustProxy', 'untrustedForwardedFor', 'noClientIp'] as const;
+  rejectUnknownKeys(source, names, 'validations', 'validations.');
+  const flag = (name: (typeof names)[number]) => {
+    const flagValue = source[name] ?? true;
+    if (typeof flagValue !== 'boolean') invalid(`validations.${name}`, 'a boolean', flagValue);
+    return flagValue;
+  };
+  return {
+    permissiveTrustProxy: flag('permissiveTrustProxy'),
+    untrustedForwardedFor: flag('untrustedForwardedFor'),
+    noClientIp: flag('noClientIp'),
+  };
+}
+
+function resolveSuspension(value: unknown): ResolvedOptions['suspension'] {
+  if (value === undefined || value === false) return false;
+  const source = plainObject(value, 'suspension');
+  rejectUnknownKeys(source, ['threshold', 'windowMs', 'durationMs'], 'suspension', 'suspension.');
+  return {
+    threshold: integerInRange(source.threshold ?? 20, 'suspension.threshold', 1, 1_000_000),
+    windowMs: integerInRange(source.windowMs ?? 60_000, 'suspension.windowMs', 1, MAX_WINDOW_MS),
+    durationMs: integerInRange(source.durationMs ?? 600_000, 'suspension.durationMs', 1, MAX_WINDOW_MS),
   };
 }
 
@@ -187,8 +260,21 @@ function headerName(value: unknown, path: string): string {
   return value.toLowerCase();
 }
 
+/** Validates a whole tier map (configuration, a tiers file, a reload). */
+export function resolveTierMap(source: unknown, shadowAll: boolean): Map<string, ResolvedTier> {
+  const tiersObject = plainObject(source, 'tiers');
+  const tiers = new Map<string, ResolvedTier>();
+  for (const [name, config] of Object.entries(tiersObject)) {
+    if (!NAME.test(name)) invalid(`tiers.${name}`, 'named with a letter followed by letters, digits, _ or -', name);
+    tiers.set(name, resolveTier(name, config, `tiers.${name}`, shadowAll));
+  }
+  if (tiers.size === 0)
+    throw new ConfigurationError('Expected `tiers` to define at least one tier, got an empty object.');
+  return tiers;
+}
+
 /** Validates one tier. Also used for per-customer limits returned by a resolver (`path` says which). */
-export function resolveTier(name: string, config: unknown, path: string): ResolvedTier {
+export function resolveTier(name: string, config: unknown, path: string, shadowAll = false): ResolvedTier {
   const tier = plainObject(config, path);
   const policies = new Map<string, ResolvedPolicy | false>();
   let websocket: WebSocketTierLimits | undefined;
@@ -202,27 +288,30 @@ export function resolveTier(name: string, config: unknown, path: string): Resolv
     }
     if (RESERVED_POLICY_NAMES.has(policy)) {
       throw new ConfigurationError(
-        `\`${path}.${policy}\` uses a reserved name (ip, websocket and connections are taken; the \`ip\` policy is set with the top-level \`ip\` option).`,
+        `\`${path}.${policy}\` uses a reserved name (${[...RESERVED_POLICY_NAMES].join(', ')} are taken; the \`ip\` policy is set with the top-level \`ip\` option).`,
       );
     }
     if (!NAME.test(policy))
       invalid(`${path}.${policy}`, 'named with a letter followed by letters, digits, _ or -', policy);
-    policies.set(policy, value === false ? false : resolvePolicy(policy, value, `${path}.${policy}`));
+    policies.set(policy, value === false ? false : resolvePolicy(policy, value, `${path}.${policy}`, shadowAll));
   }
   return Object.freeze({ name, policies, websocket });
 }
 
-export function resolvePolicy(name: string, value: unknown, path: string): ResolvedPolicy {
+export function resolvePolicy(name: string, value: unknown, path: string, shadowAll = false): ResolvedPolicy {
   const source = plainObject(value, path);
-  rejectUnknownKeys(source, ['limit', 'windowMs', 'burst'], path, `${path}.`);
+  rejectUnknownKeys(source, ['limit', 'windowMs', 'burst', 'shadow'], path, `${path}.`);
+  const shadow = source.shadow ?? false;
+  if (typeof shadow !== 'boolean') invalid(`${path}.shadow`, 'a boolean', shadow);
   const limits = source as Partial<PolicyLimits>;
   const limit = positiveInteger(limits.limit, `${path}.limit`);
   const windowMs = positiveInteger(limits.windowMs, `${path}.windowMs`);
   if (windowMs > MAX_WINDOW_MS)
     invalid(`${path}.windowMs`, `at most ${MAX_WINDOW_MS} (a year, in milliseconds)`, windowMs);
+  const shadowed = shadow || shadowAll;
   if (limits.burst === undefined) {
-    return Object.freeze({ name, algorithm: 'fixed-window', limit, windowMs, capacity: limit });
+    return Object.freeze({ name, algorithm: 'fixed-window', limit, windowMs, capacity: limit, shadow: shadowed });
   }
   const burst = positiveInteger(limits.burst, `${path}.burst`);
-  return Object.freeze({ name, algorithm: 'token-bucket', limit, windowMs, capacity: burst });
+  return Object.freeze({ name, algorithm: 'token-bucket', limit, windowMs, capacity: burst, shadow: shadowed });
 }

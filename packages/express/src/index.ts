@@ -12,6 +12,7 @@ import {
   type RateLimiterOptions,
   type RouteOptions,
   settle,
+  trustProxyKind,
 } from '@tierlimit/core';
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -41,7 +42,7 @@ export function rateLimit(limiter: RateLimiter | RateLimiterOptions, route?: Rou
   const handle = instance.handler<Request>(route);
   return function tierlimit(req: Request, res: Response, next: NextFunction) {
     settle(
-      handle(req, { ip: req.ip, headers: req.headers }),
+      handle(req, { ip: req.ip, headers: req.headers, trustProxy: trustProxyKind(req.app.get('trust proxy')) }),
       (decision) => {
         req.rateLimit = decision;
         res.set(decision.headers);

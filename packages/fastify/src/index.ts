@@ -10,6 +10,7 @@ import {
   type RateLimiterOptions,
   type RouteOptions,
   settle,
+  trustProxyKind,
 } from '@tierlimit/core';
 import type {
   FastifyError,
@@ -65,6 +66,7 @@ const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options
     return done(error as Error);
   }
   fastify.decorateRequest('rateLimit', null);
+  const trustProxy = trustOf(fastify);
 
   fastify.addHook('onRoute', (routeOptions: FastifyRouteOptions) => {
     const config = (routeOptions.config as { rateLimit?: FastifyRouteRateLimit } | undefined)?.rateLimit;
@@ -74,7 +76,7 @@ const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options
     const handle = instance.handler<FastifyRequest>(route);
     const hook: Hook = (request, reply, next) => {
       settle(
-        handle(request, { ip: request.ip, headers: request.headers }),
+        handle(request, { ip: request.ip, headers: request.headers, ...(trustProxy ? { trustProxy } : {}) }),
         (decision) => {
           request.rateLimit = decision;
           reply.headers(decision.headers);
@@ -100,6 +102,18 @@ const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options
   }
   done();
 };
+
+/**
+ * Fastify's `trustProxy` option, for the core's runtime checks. Fastify does not expose it
+ * (it is not in `initialConfig`), so it is read from the instance's options symbol, found
+ * by its description; if a Fastify version hides it differently, the check is skipped.
+ */
+function trustOf(fastify: object): 'none' | 'some' | 'all' | undefined {
+  const symbol = Object.getOwnPropertySymbols(fastify).find((s) => s.description === 'fastify.options');
+  const options =
+    symbol === undefined ? undefined : (fastify as Record<symbol, { trustProxy?: unknown } | undefined>)[symbol];
+  return options === undefined ? undefined : trustProxyKind(options.trustProxy);
+}
 
 /** Fastify plugin enforcing a limiter's policies on every route (see `FastifyRateLimitOptions`). */
 export const fastifyRateLimit = fp(plugin, { fastify: '4.x || 5.x', name: '@tierlimit/fastify' });

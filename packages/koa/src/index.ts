@@ -37,12 +37,17 @@ export function rateLimit(
   const instance = isRateLimiter(limiter) ? limiter : new RateLimiter(limiter);
   const handle = instance.handler<Context>(route);
   return async function tierlimit(ctx, next: Next) {
-    const decision = await handle(ctx as unknown as Context, { ip: ctx.ip, headers: ctx.headers });
+    // Koa trusts every proxy when `proxy` is on without `maxIpsCount` (the client picks its address).
+    const trustProxy = ctx.app.proxy ? (ctx.app.maxIpsCount > 0 ? 'some' : 'all') : 'none';
+    const decision = await handle(ctx as unknown as Context, { ip: ctx.ip, headers: ctx.headers, trustProxy });
     ctx.state.rateLimit = decision;
     ctx.set(decision.headers);
     if (decision.allowed) return next();
     ctx.status = decision.status;
     ctx.body = decision.body;
+    // Koa 2 resets the type to JSON when the body is an object; keep problem+json if asked for.
+    const type = decision.headers['Content-Type'];
+    if (type !== undefined) ctx.type = type;
   };
 }
 
