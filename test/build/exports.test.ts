@@ -13,6 +13,7 @@ const packages = {
   express: ['rateLimit', 'jsonErrors', 'createRateLimiter'],
   koa: ['rateLimit', 'jsonErrors', 'createRateLimiter'],
   fastify: ['fastifyRateLimit', 'createRateLimiter'],
+  redis: ['redisStore', 'recommendedRedisOptions', 'createRedisClient', 'RedisStore'],
 } as const;
 
 function run(script: string, type: 'commonjs' | 'module', cwd: string): string {

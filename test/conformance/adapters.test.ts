@@ -3,7 +3,8 @@
  * apps (newest and older majors) over real HTTP on 127.0.0.1. Time is injected, so
  * windows and buckets move when the test says, never by sleeping.
  */
-import { memoryStore, type RateLimiterOptions, type TierResolver } from '@tierlimit/core';
+import { createRateLimiter, memoryStore, type RateLimiterOptions, type TierResolver } from '@tierlimit/core';
+import { demoLimiterOptions } from '@tierlimit/example-shared';
 import request from 'supertest';
 import { ManualClock } from '../support/clock';
 import { type RunningServer, targets } from '../support/targets';
@@ -22,7 +23,7 @@ describe.each(targets)('$name', (target) => {
   let clock: ManualClock;
   let server: RunningServer | undefined;
 
-  async function start(limiter: RateLimiterOptions = {}, trustProxy: false | 'loopback' = false) {
+  async function start(limiter: RateLimiterOptions = {}, trustProxy: false | 'loopback' | true = false) {
     server = await target.start({ limiter: { now: clock.now, ...limiter }, trustProxy });
     return request(server.url);
   }
@@ -291,6 +292,96 @@ describe.each(targets)('$name', (target) => {
     await get('::ffff:198.51.100.8').expect(200);
   });
 
+  test.each([
+    [true, undefined, ['TL_PERMISSIVE_TRUST_PROXY']],
+    [false, undefined, ['TL_UNTRUSTED_FORWARDED_FOR']],
+    ['loopback', undefined, []],
+    [true, { permissiveTrustProxy: false }, []],
+  ] as const)('trust proxy %p: runtime checks warn once with a stable code (%p)', async (trust, validations, codes) => {
+    const warnings: string[] = [];
+    const api = await start(
+      { onWarning: (warning) => warnings.push(warning.code), ...(validations ? { validations } : {}) },
+      trust,
+    );
+    for (const ip of ['203.0.113.1', '203.0.113.2']) {
+      await api.get('/api/v1/players').set('X-API-Key', FREE_KEY).set('X-Forwarded-For', ip).expect(200);
+    }
+    expect(warnings).toEqual(codes);
+  });
+
+  test('an override raises a key’s limit on the running server and ends on time', async () => {
+    const limiter = createRateLimiter(demoLimiterOptions({ now: clock.now }));
+    server = await target.start({ rateLimiter: limiter });
+    const api = request(server.url);
+    expect((await api.get('/api/v1/players').set('X-API-Key', FREE_KEY)).headers['x-ratelimit-limit']).toBe('100');
+    await limiter.setOverride(
+      { apiKey: FREE_KEY },
+      { limits: { api: { limit: 250 } }, expiresAt: clock.now() + 60_000 },
+    );
+    const raised = await api.get('/api/v1/players').set('X-API-Key', FREE_KEY);
+    expect(raised.headers['x-ratelimit-limit']).toBe('250');
+    expect(raised.headers['x-ratelimit-remaining']).toBe('248');
+    clock.advance(60_000);
+    expect((await api.get('/api/v1/players').set('X-API-Key', FREE_KEY)).headers['x-ratelimit-limit']).toBe('100');
+  });
+
+  test('a key hammering past its limit is suspended, then recovers; an operator can lift it', async () => {
+    const limiter = createRateLimiter(
+      demoLimiterOptions({
+        now: clock.now,
+        suspension: { threshold: 3, durationMs: 120_000 },
+        tiers: { free: { api: { limit: 2, windowMs: 60_000 }, events: false } },
+      }),
+    );
+    server = await target.start({ rateLimiter: limiter });
+    const api = request(server.url);
+    const statuses: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await api.get('/api/v1/players').set('X-API-Key', FREE_KEY);
+      statuses.push(res.status === 200 ? '200' : res.body.error.code);
+    }
+    expect(statuses).toEqual(['200', '200', 'RATE_LIMITED', 'RATE_LIMITED', 'SUSPENDED', 'SUSPENDED']);
+    const suspended = await api.get('/api/v1/players').set('X-API-Key', FREE_KEY);
+    expect(suspended.headers['retry-after']).toBe('120');
+    clock.advance(120_000);
+    expect((await api.get('/api/v1/players').set('X-API-Key', FREE_KEY)).status).toBe(200);
+    for (let i = 0; i < 5; i++) await api.get('/api/v1/players').set('X-API-Key', FREE_KEY);
+    expect(await limiter.liftSuspension({ apiKey: FREE_KEY })).toBe(true);
+    clock.advance(60_000);
+    expect((await api.get('/api/v1/players').set('X-API-Key', FREE_KEY)).status).toBe(200);
+  });
+
+  test('shadow mode never blocks, and says what it would have done', async () => {
+    const api = await start({ shadow: true, tiers: { free: { api: { limit: 1, windowMs: 60_000 }, events: false } } });
+    for (let i = 0; i < 3; i++) {
+      const res = await api.get('/api/v1/players').set('X-API-Key', FREE_KEY);
+      expect(res.status).toBe(200);
+      expect(res.headers['x-ratelimit-shadow']).toBe(i === 0 ? undefined : 'api');
+    }
+  });
+
+  test('errorFormat problem: 429 as application/problem+json; IETF draft-8 fields alongside', async () => {
+    const api = await start({
+      errorFormat: 'problem',
+      headers: { standard: 'draft-8' },
+      tiers: { free: { api: { limit: 1, windowMs: 60_000 }, events: false } },
+    });
+    const first = await api.get('/api/v1/players').set('X-API-Key', FREE_KEY);
+    expect(first.headers.ratelimit).toMatch(
+      /^"ip";r=9999;t=60;pk=:[A-Za-z0-9+/=]+:, "api";r=0;t=60;pk=:[A-Za-z0-9+/=]+:$/,
+    );
+    expect(first.headers['ratelimit-policy']).toMatch(/^"ip";q=10000;w=60;pk=:.+:, "api";q=1;w=60;pk=:.+:$/);
+    const denied = await api.get('/api/v1/players').set('X-API-Key', FREE_KEY);
+    expect(denied.status).toBe(429);
+    expect(denied.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(denied.text)).toMatchObject({
+      type: 'about:blank',
+      status: 429,
+      code: 'RATE_LIMITED',
+      retryAfter: 60,
+    });
+  });
+
   test('no raw API key ever reaches the store', async () => {
     const store = memoryStore({ now: clock.now });
     const secret = 'sk_live_0123456789abcdef';
@@ -299,11 +390,12 @@ describe.each(targets)('$name', (target) => {
     await api.post('/api/v1/events').set('X-API-Key', secret).send({ name: 'x' }).expect(202);
     await api.get('/api/v1/players').set('X-API-Key', 'unknown-key').expect(401);
     const keys = [...store.keys()];
-    expect(keys).toHaveLength(3);
+    // The IP's count, the key's two policies, and the IP's unknown-key count: no key of its own for 'unknown-key'.
+    expect(keys).toHaveLength(4);
     for (const key of keys) {
       expect(key).not.toContain(secret);
-      expect(key).not.toContain('unknown-key');
-      expect(key).toMatch(/^(ip:i127\.0\.0\.1|(api|events):h[A-Za-z0-9_-]{22})$/);
+      expect(key).not.toContain('unknown-key:');
+      expect(key).toMatch(/^((ip|unknown-keys):i127\.0\.0\.1|(api|events):h[A-Za-z0-9_-]{22})$/);
     }
   });
 });

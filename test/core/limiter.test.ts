@@ -1,3 +1,4 @@
+import type { ErrorBody } from '@tierlimit/core';
 import {
   createRateLimiter,
   type Decision,
@@ -86,7 +87,7 @@ describe('RateLimiter', () => {
     expect(decision.status).toBe(503);
     expect(decision.code).toBe('SERVICE_UNAVAILABLE');
     expect(decision.headers['Retry-After']).toBe('5');
-    expect(decision.body?.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect((decision.body as ErrorBody | undefined)?.error.code).toBe('SERVICE_UNAVAILABLE');
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.code).toBe('TL_RESOLVER_FAILED');
     expect(warnings[0]?.message).not.toContain('sk_live_secret');
@@ -187,7 +188,11 @@ describe('RateLimiter', () => {
     });
     const refused = await bad({}, facts('k-free'));
     expect(refused.status).toBe(422);
-    expect(refused.body?.error).toMatchObject({ code: 'NOPE', message: 'No.', details: { field: 'x' } });
+    expect((refused.body as ErrorBody | undefined)?.error).toMatchObject({
+      code: 'NOPE',
+      message: 'No.',
+      details: { field: 'x' },
+    });
     const buggy = l.handler<unknown>({
       cost: () => {
         throw new TypeError('bug in my cost function');

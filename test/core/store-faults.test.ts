@@ -1,3 +1,4 @@
+import type { ErrorBody } from '@tierlimit/core';
 import {
   type ConsumeResult,
   createRateLimiter,
@@ -53,7 +54,7 @@ describe('store faults', () => {
     const decision = await l.check(facts());
     expect(decision.status).toBe(503);
     expect(decision.headers['Retry-After']).toBe('1');
-    expect(decision.body?.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect((decision.body as ErrorBody | undefined)?.error.code).toBe('SERVICE_UNAVAILABLE');
   });
 
   test('local: decided by an in-process limiter, marked degraded, limits still enforced', async () => {

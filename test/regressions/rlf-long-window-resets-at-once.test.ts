@@ -3,6 +3,8 @@
  * 2^31-1 ms (about 24.8 days) overflows setTimeout and resets at once (SPEC section 6).
  * Ours keeps no timer per key, so a 30-day window keeps counting.
  */
+
+import type { ErrorBody } from '@tierlimit/core';
 import { createRateLimiter } from '@tierlimit/core';
 import { ManualClock } from '../support/clock';
 
@@ -20,5 +22,5 @@ test('a 30-day window keeps counting across days', async () => {
   const denied = await limiter.check(facts);
   expect(denied.status).toBe(429);
   expect(denied.headers['Retry-After']).toBe(String(29 * 86_400));
-  expect(denied.body?.error.details?.window).toBe('30 days');
+  expect((denied.body as ErrorBody | undefined)?.error.details?.window).toBe('30 days');
 });

@@ -3,6 +3,8 @@
  * documented fixed format, never contains the raw key, and always has a TTL. Keys that are
  * not printable ASCII are refused before they reach a resolver or a store.
  */
+
+import type { ErrorBody } from '@tierlimit/core';
 import { createRateLimiter, type RateLimiter } from '@tierlimit/core';
 import { type RedisStore, redisStore } from '@tierlimit/redis';
 import { describeWithRedis, RedisServer } from '../support/redis-server';
@@ -46,13 +48,14 @@ describeWithRedis('hostile API keys on Redis', () => {
     ['emoji', 'emoji-🙂'],
     ['a space', 'has space'],
     ['too long', 'x'.repeat(8_193)],
-  ])('a key with %s is a 400 and writes nothing but the IP count', async (_label, key) => {
+  ])('a key with %s is a 400 and writes nothing but the address counts', async (_label, key) => {
     const scan = () => new Set((redis.cli('--scan') ?? '').split('\n').filter(Boolean));
     const before = scan();
     const decision = await check(key);
     expect(decision.status).toBe(400);
-    expect(decision.body?.error.code).toBe('INVALID_API_KEY');
+    expect((decision.body as ErrorBody | undefined)?.error.code).toBe('INVALID_API_KEY');
     const added = [...scan()].filter((k) => !before.has(k));
-    expect(added.every((k) => k === 'tl:1:{i198.51.100.1}:ip')).toBe(true);
+    // Only the client address's own counts: requests, and unknown or malformed keys.
+    expect(added.every((k) => k === 'tl:1:{i198.51.100.1}:ip' || k === 'tl:1:{i198.51.100.1}:unknown-keys')).toBe(true);
   });
 });

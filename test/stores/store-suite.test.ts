@@ -4,10 +4,13 @@
  * production; here it is given the test's clock so windows move without sleeping.
  */
 import {
+  type AdminStore,
   type ConsumeResult,
+  isAdminStore,
   isLeaseStore,
   type LeaseStore,
   MemoryStore,
+  type Penalty,
   type Store,
   type StoreCheck,
 } from '@tierlimit/core';
@@ -189,6 +192,86 @@ describe.each(targets)('$name store', (target) => {
       const bound = 50 + (500 * 10_000) / 60_000;
       expect(admitted).toBeLessThanOrEqual(bound);
       expect(admitted).toBeGreaterThan(bound - 6);
+    });
+  });
+
+  describe('shadow checks', () => {
+    test('a shadow check that does not fit refuses nothing and is not charged; one that fits is', async () => {
+      const shadow = { ...window('api:ha', 1), shadow: true };
+      const first = await consume([window('ip:i1', 10), shadow]);
+      expect(first.allowed).toBe(true);
+      const second = await consume([window('ip:i1', 10), shadow]);
+      expect(second.allowed).toBe(true);
+      expect(second.states[1]).toMatchObject({ allowed: false, remaining: 0 });
+      // The enforced IP check was charged both times.
+      expect((await consume([window('ip:i1', 10, 0)])).states[0]).toMatchObject({ remaining: 8 });
+    });
+  });
+
+  describe('suspension', () => {
+    const penalty = (identity: string): Penalty => ({
+      violationKey: `violations:${identity}`,
+      blockKey: `suspended:${identity}`,
+      threshold: 3,
+      windowMs: 60_000,
+      blockMs: 300_000,
+    });
+    const guarded = (cost = 1) => ({ ...window('api:ha', 2, cost), penalty: penalty('ha') });
+
+    test('the threshold-th denial within the window suspends the identity; the suspension ends on time', async () => {
+      await consume([guarded()]);
+      await consume([guarded()]);
+      expect((await consume([guarded()])).states[0]).toMatchObject({ allowed: false, retryMs: expect.any(Number) });
+      expect((await consume([guarded()])).states[0]?.suspended).toBeUndefined();
+      const third = await consume([guarded()]);
+      expect(third.states[0]).toMatchObject({ allowed: false, suspended: true, suspendedNow: true, retryMs: 300_000 });
+      // The window resets after a minute, but the suspension holds for five.
+      clock.advance(120_000);
+      const still = await consume([guarded()]);
+      expect(still.allowed).toBe(false);
+      expect(still.states[0]).toMatchObject({ suspended: true, retryMs: 180_000 });
+      expect(still.states[0]?.suspendedNow).toBeUndefined();
+      clock.advance(180_000);
+      expect((await consume([guarded()])).allowed).toBe(true);
+    });
+
+    test('a suspension refuses the whole request and charges nothing else', async () => {
+      for (let i = 0; i < 5; i++) await consume([guarded()]);
+      const refused = await consume([window('ip:i1', 10), guarded()]);
+      expect(refused.allowed).toBe(false);
+      expect((await consume([window('ip:i1', 10, 0)])).states[0]).toMatchObject({ remaining: 10 });
+    });
+
+    test('denials of another check do not count against an identity that fit', async () => {
+      for (let i = 0; i < 6; i++) await consume([window('ip:i1', 1), guarded(0)]);
+      expect((await consume([guarded()])).allowed).toBe(true);
+    });
+
+    test('operators list and lift suspensions', async () => {
+      if (!isAdminStore(store)) throw new Error(`${target.name} keeps no suspensions`);
+      const admin = store as Store & AdminStore;
+      for (let i = 0; i < 5; i++) await consume([guarded()]);
+      expect(await admin.listSuspensions()).toEqual([{ identity: 'ha', until: clock.now() + 300_000 }]);
+      expect(await admin.liftSuspension('ha')).toBe(true);
+      expect(await admin.liftSuspension('ha')).toBe(false);
+      expect(await admin.listSuspensions()).toEqual([]);
+      // Lifted: the window is still used up (2 of 2), but after it the key is free again.
+      clock.advance(60_000);
+      expect((await consume([guarded()])).allowed).toBe(true);
+    });
+  });
+
+  describe('limit overrides', () => {
+    test('set, read, list, expire and delete', async () => {
+      if (!isAdminStore(store)) throw new Error(`${target.name} keeps no overrides`);
+      const admin = store as Store & AdminStore;
+      await admin.setOverride('ha', { limits: { api: { limit: 500 } } });
+      await admin.setOverride('hb', { limits: { api: { limit: 9 } }, expiresAt: Date.now() + 60_000 });
+      expect(await admin.getOverride('ha')).toEqual({ limits: { api: { limit: 500 } } });
+      expect((await admin.listOverrides()).map((o) => o.identity).sort()).toEqual(['ha', 'hb']);
+      expect(await admin.deleteOverride('ha')).toBe(true);
+      expect(await admin.deleteOverride('ha')).toBe(false);
+      expect(await admin.getOverride('ha')).toBeUndefined();
     });
   });
 

@@ -20,7 +20,7 @@ export function createApp(options: DemoOptions = {}, framework: typeof express =
   const app = framework();
   app.disable('x-powered-by');
   // req.ip then comes from Express's own trust-proxy logic; never trust X-Forwarded-For blindly.
-  app.set('trust proxy', options.trustProxy === 'loopback' ? 'loopback' : false);
+  app.set('trust proxy', options.trustProxy ?? false);
 
   const limiter = demoLimiter(options);
   const json = framework.json({ limit: bodyLimitBytes });

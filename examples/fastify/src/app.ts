@@ -22,7 +22,7 @@ export async function createApp(
 ): Promise<FastifyInstance> {
   // request.ip then comes from Fastify's own trust-proxy logic; never trust X-Forwarded-For blindly.
   const app = framework({
-    trustProxy: options.trustProxy === 'loopback' ? 'loopback' : false,
+    trustProxy: options.trustProxy ?? false,
     bodyLimit: bodyLimitBytes,
   });
 

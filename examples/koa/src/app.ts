@@ -24,6 +24,8 @@ export function createApp(options: DemoOptions = {}, framework: typeof Koa = Koa
     // ctx.ip then takes the one address our local proxy appended, not the client's own entries.
     app.proxy = true;
     app.maxIpsCount = 1;
+  } else if (options.trustProxy === true) {
+    app.proxy = true;
   }
 
   const limiter = demoLimiter(options);

@@ -103,9 +103,11 @@ export interface DemoOptions {
   readonly rateLimiter?: RateLimiter;
   /**
    * Which proxies to trust for the client address: `false` (default: the socket address,
-   * X-Forwarded-For ignored) or `'loopback'` (trust one hop from a loopback proxy).
+   * X-Forwarded-For ignored), `'loopback'` (trust one hop from a loopback proxy), or `true`
+   * (trust every proxy: unsafe, the client picks its address; here so tests can show the
+   * limiter's warning about it).
    */
-  readonly trustProxy?: false | 'loopback';
+  readonly trustProxy?: false | 'loopback' | true;
 }
 
 /**
