@@ -14,6 +14,7 @@ const packages = {
   koa: ['rateLimit', 'jsonErrors', 'createRateLimiter'],
   fastify: ['fastifyRateLimit', 'createRateLimiter'],
   redis: ['redisStore', 'recommendedRedisOptions', 'createRedisClient', 'RedisStore'],
+  ws: ['webSocketGuard', 'WebSocketGuard', 'GuardedConnection', 'CloseCode', 'refuseUpgrade'],
 } as const;
 
 function run(script: string, type: 'commonjs' | 'module', cwd: string): string {

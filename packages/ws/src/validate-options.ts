@@ -1,0 +1,201 @@
+/**
+ * Turns public options into the resolved form the guard runs on, once, at construction.
+ * Every mistake throws a ConfigurationError naming the option, the value and what was
+ * expected (core's helpers); nothing is silently replaced by a default.
+ */
+import type { IncomingMessage } from 'node:http';
+import {
+  ConfigurationError,
+  describeValue,
+  isLeaseStore,
+  isRateLimiter,
+  type LeaseStore,
+  memoryStore,
+  nonNegativeInteger,
+  optionalFunction,
+  plainObject,
+  positiveInteger,
+  type RateLimiter,
+  type RouteHandler,
+  rejectUnknownKeys,
+  type Warning,
+} from '@tierlimit/core';
+import type { LeaseFaultMode, WebSocketGuardOptions } from './options.js';
+
+/** A token bucket's shape: `refill` units per `windowMs`, holding at most `capacity`. */
+export interface ResolvedBucket {
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly capacity: number;
+}
+
+export interface ResolvedGuardOptions {
+  readonly limiter: RateLimiter;
+  readonly check: RouteHandler<IncomingMessage>;
+  readonly clientIp: (req: IncomingMessage) => string | undefined;
+  readonly maxPayload: number;
+  readonly messages: ResolvedBucket | false;
+  readonly violations: { readonly limit: number; readonly windowMs: number } | false;
+  readonly maxSubscriptions: number;
+  readonly maxBufferedBytes: number;
+  readonly leaseTtlMs: number;
+  readonly heartbeatMs: number;
+  /** Where leases live; `shared` is false when it is this process's own memory store. */
+  readonly leaseStore: LeaseStore;
+  readonly leaseStoreShared: boolean;
+  readonly leaseTimeoutMs: number;
+  readonly onStoreFailure: LeaseFaultMode;
+  readonly retryAfterMs: number;
+  readonly requestIdHeader: string;
+  readonly now: () => number;
+  readonly warn: (warning: Warning) => void;
+}
+
+const OPTION_NAMES = [
+  'limiter',
+  'policy',
+  'cost',
+  'clientIp',
+  'maxPayload',
+  'messages',
+  'violations',
+  'maxSubscriptions',
+  'maxBufferedBytes',
+  'connections',
+  'requestIdHeader',
+  'now',
+  'onWarning',
+];
+const CONNECTION_OPTION_NAMES = ['leaseTtlMs', 'heartbeatMs', 'store', 'timeoutMs', 'onStoreFailure', 'retryAfterMs'];
+const FAULT_MODES: readonly LeaseFaultMode[] = ['local', 'open', 'closed'];
+
+/** Header names as Node exposes them: lower case, token characters only. */
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/** `value`, or `fallback` when it is absent; unlike `??`, a `null` stays and fails validation. */
+function or<T>(value: unknown, fallback: T): unknown {
+  return value === undefined ? fallback : value;
+}
+
+function defaultClientIp(req: IncomingMessage): string | undefined {
+  return req.socket.remoteAddress;
+}
+
+function onceEach(onWarning: (warning: Warning) => void): (warning: Warning) => void {
+  const seen = new Set<string>();
+  return (warning) => {
+    if (seen.has(warning.code)) return;
+    seen.add(warning.code);
+    try {
+      onWarning(warning);
+    } catch {
+      // A failing log call must not take a connection (or the process) down with it.
+    }
+  };
+}
+
+function resolveMessages(value: unknown): ResolvedBucket | false {
+  if (value === false) return false;
+  const messages = plainObject(value ?? {}, 'messages');
+  rejectUnknownKeys(messages, ['limit', 'windowMs', 'burst'], 'webSocketGuard options', 'messages.');
+  const limit = positiveInteger(or(messages.limit, 10), 'messages.limit');
+  const windowMs = positiveInteger(or(messages.windowMs, 1_000), 'messages.windowMs');
+  const capacity = positiveInteger(or(messages.burst, limit), 'messages.burst');
+  return { limit, windowMs, capacity };
+}
+
+function resolveViolations(value: unknown): ResolvedGuardOptions['violations'] {
+  if (value === false) return false;
+  const violations = plainObject(value ?? {}, 'violations');
+  rejectUnknownKeys(violations, ['limit', 'windowMs'], 'webSocketGuard options', 'violations.');
+  return {
+    limit: positiveInteger(or(violations.limit, 20), 'violations.limit'),
+    windowMs: positiveInteger(or(violations.windowMs, 10_000), 'violations.windowMs'),
+  };
+}
+
+export function resolveGuardOptions(options: WebSocketGuardOptions): ResolvedGuardOptions {
+  const raw = plainObject(options, 'webSocketGuard options');
+  rejectUnknownKeys(raw, OPTION_NAMES, 'webSocketGuard options');
+  const limiter = raw.limiter;
+  if (!isRateLimiter(limiter)) {
+    throw new ConfigurationError(
+      `Expected \`limiter\` to be a RateLimiter (from createRateLimiter()), got ${describeValue(limiter)}.`,
+    );
+  }
+  const policy = or(raw.policy, 'api');
+  const cost = nonNegativeInteger(or(raw.cost, 1), 'cost');
+  // The limiter validates the policy against every tier, exactly as for an HTTP route.
+  const check = limiter.handler<IncomingMessage>({ policy: policy as string, cost });
+
+  const now = optionalFunction<() => number>(raw.now, 'now') ?? Date.now;
+  const onWarning =
+    optionalFunction<(warning: Warning) => void>(raw.onWarning, 'onWarning') ??
+    ((warning: Warning) => console.warn(`[tierlimit] ${warning.code}: ${warning.message}`));
+  const warn = onceEach(onWarning);
+
+  const requestIdHeader = or(raw.requestIdHeader, 'x-request-id');
+  if (typeof requestIdHeader !== 'string' || !HEADER_NAME.test(requestIdHeader)) {
+    throw new ConfigurationError(
+      `Expected \`requestIdHeader\` to be a lower-case header name, got ${describeValue(requestIdHeader)}.`,
+    );
+  }
+
+  const connections = plainObject(or(raw.connections, {}), 'connections');
+  rejectUnknownKeys(connections, CONNECTION_OPTION_NAMES, 'webSocketGuard options', 'connections.');
+  const leaseTtlMs = positiveInteger(or(connections.leaseTtlMs, 30_000), 'connections.leaseTtlMs');
+  if (leaseTtlMs < 3) {
+    throw new ConfigurationError(`Expected \`connections.leaseTtlMs\` to be at least 3, got ${leaseTtlMs}.`);
+  }
+  const heartbeatMs = positiveInteger(
+    or(connections.heartbeatMs, Math.floor(leaseTtlMs / 3)),
+    'connections.heartbeatMs',
+  );
+  if (heartbeatMs >= leaseTtlMs) {
+    throw new ConfigurationError(
+      `Expected \`connections.heartbeatMs\` to be less than \`connections.leaseTtlMs\` (${leaseTtlMs}), got ${heartbeatMs}: a lease must be renewed before it lapses.`,
+    );
+  }
+  let leaseStore: LeaseStore;
+  let leaseStoreShared = true;
+  if (connections.store !== undefined) {
+    if (!isLeaseStore(connections.store)) {
+      throw new ConfigurationError(
+        `Expected \`connections.store\` to be a lease store (acquireLease, renewLease, releaseLease, countLeases), got ${describeValue(connections.store)}.`,
+      );
+    }
+    leaseStore = connections.store;
+  } else if (isLeaseStore(limiter.store)) {
+    leaseStore = limiter.store;
+  } else {
+    leaseStore = memoryStore({ now, sweepIntervalMs: 0 });
+    leaseStoreShared = false;
+  }
+  const onStoreFailure = or(connections.onStoreFailure, 'local');
+  if (!FAULT_MODES.includes(onStoreFailure as LeaseFaultMode)) {
+    throw new ConfigurationError(
+      `Expected \`connections.onStoreFailure\` to be one of 'local', 'open', 'closed', got ${describeValue(onStoreFailure)}.`,
+    );
+  }
+
+  return {
+    limiter,
+    check,
+    clientIp: optionalFunction(raw.clientIp, 'clientIp') ?? defaultClientIp,
+    maxPayload: positiveInteger(or(raw.maxPayload, 65_536), 'maxPayload'),
+    messages: resolveMessages(raw.messages),
+    violations: resolveViolations(raw.violations),
+    maxSubscriptions: positiveInteger(or(raw.maxSubscriptions, 50), 'maxSubscriptions'),
+    maxBufferedBytes: positiveInteger(or(raw.maxBufferedBytes, 1_048_576), 'maxBufferedBytes'),
+    leaseTtlMs,
+    heartbeatMs,
+    leaseStore,
+    leaseStoreShared,
+    leaseTimeoutMs: positiveInteger(or(connections.timeoutMs, 1_000), 'connections.timeoutMs'),
+    onStoreFailure: onStoreFailure as LeaseFaultMode,
+    retryAfterMs: positiveInteger(or(connections.retryAfterMs, leaseTtlMs), 'connections.retryAfterMs'),
+    requestIdHeader,
+    now,
+    warn,
+  };
+}
