@@ -1,5 +1,11 @@
 import type { AddressInfo } from 'node:net';
-import { demoLimiter, exitOnSignal, listeningLine, serverSettings } from '@tierlimit/example-shared';
+import {
+  attachDemoWebSockets,
+  demoLimiter,
+  exitOnSignal,
+  listeningLine,
+  serverSettings,
+} from '@tierlimit/example-shared';
 import { createApp } from './app.js';
 
 const { port, host, options } = await serverSettings();
@@ -8,4 +14,5 @@ const limiter = demoLimiter(options);
 const server = createApp({ ...options, rateLimiter: limiter }).listen(port, host, () => {
   console.log(listeningLine(host, (server.address() as AddressInfo).port));
 });
-exitOnSignal(limiter, () => new Promise((resolve) => server.close(resolve)));
+const sockets = attachDemoWebSockets(server, limiter, options); // WebSockets on /ws, same port and limiter
+exitOnSignal(limiter, () => Promise.all([sockets.close(), new Promise((resolve) => server.close(resolve))]));

@@ -16,6 +16,7 @@ import {
 import { redisStore } from '@tierlimit/redis';
 
 export { EventLog, type EventStats } from './event-log.js';
+export { attachDemoWebSockets, type DemoWebSockets, webSocketPath } from './websocket.js';
 
 /** Demo API keys and their tiers. demo-enterprise shows per-customer limits. */
 export const resolveDemoTier: TierResolver = async (apiKey) => {
