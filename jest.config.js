@@ -17,7 +17,7 @@ module.exports = {
   },
   moduleNameMapper: {
     '^@tierlimit/core/prometheus$': '<rootDir>/packages/core/src/prometheus.ts',
-    '^@tierlimit/(core|express|koa|fastify|redis|ws)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@tierlimit/(core|express|koa|fastify|redis|client|ws)$': '<rootDir>/packages/$1/src/index.ts',
     '^@tierlimit/example-shared$': '<rootDir>/examples/shared/src/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },

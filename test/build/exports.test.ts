@@ -15,6 +15,7 @@ const packages = {
   fastify: ['fastifyRateLimit', 'createRateLimiter'],
   redis: ['redisStore', 'recommendedRedisOptions', 'createRedisClient', 'RedisStore'],
   ws: ['webSocketGuard', 'WebSocketGuard', 'GuardedConnection', 'CloseCode', 'refuseUpgrade'],
+  client: ['createClient', 'withRetry', 'parseRateLimit', 'createQueue', 'createTokenBucket', 'createPacer'],
 } as const;
 
 function run(script: string, type: 'commonjs' | 'module', cwd: string): string {
