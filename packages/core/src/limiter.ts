@@ -25,6 +25,7 @@ import {
 import { RuntimeChecks } from './runtime-checks.js';
 import {
   type AdminStore,
+  type CheckState,
   type ConsumeResult,
   isAdminStore,
   type Penalty,
@@ -141,10 +142,52 @@ class RequestContext implements RenderContext {
     this.render = render;
   }
 
-  requestId = (): string => {
+  requestId(): string {
     this.#requestId ??= requestIdFrom(this.#headers, this.#header);
     return this.#requestId;
-  };
+  }
+}
+
+/** A client address as the limiter keys it. */
+interface Address {
+  /** `i` + the canonical address or IPv6 prefix; `i?` when there is no usable address. */
+  readonly identity: string;
+  /** Storage key of the per-IP policy. */
+  readonly key: string;
+  readonly usable: boolean;
+}
+
+/**
+ * Remembers what an address string maps to (validation, IPv4 folding, IPv6 prefix, the
+ * storage key), so a client's next requests cost one map lookup instead of a parse and
+ * two string concatenations. Bounded: cleared when full, which keeps the work per
+ * request constant under a flood of new addresses.
+ */
+class AddressCache {
+  readonly #entries = new Map<string, Address>();
+  readonly #subnet: number;
+  readonly #unknown: Address;
+
+  constructor(ipv6Subnet: number) {
+    this.#subnet = ipv6Subnet;
+    this.#unknown = AddressCache.#make(undefined);
+  }
+
+  static #make(ip: string | undefined): Address {
+    const identity = ipIdentityKey(ip ?? '?');
+    return { identity, key: storageKey('ip', identity), usable: ip !== undefined };
+  }
+
+  get(address: string | undefined): Address {
+    if (address === undefined) return this.#unknown;
+    let entry = this.#entries.get(address);
+    if (entry === undefined) {
+      entry = AddressCache.#make(ipIdentity(address, this.#subnet));
+      if (this.#entries.size >= 10_000) this.#entries.clear();
+      this.#entries.set(address, entry);
+    }
+    return entry;
+  }
 }
 
 function checkFor(charge: Charge, penalty: Penalty | undefined): StoreCheck {
@@ -156,23 +199,24 @@ function checkFor(charge: Charge, penalty: Penalty | undefined): StoreCheck {
     windowMs: policy.windowMs,
     capacity: policy.capacity,
     cost: charge.cost,
-    ...(policy.shadow ? { shadow: true } : {}),
-    ...(penalty === undefined ? {} : { penalty }),
+    // Always the same fields, so every check has one shape (a hot-path object).
+    shadow: policy.shadow,
+    penalty,
   };
 }
 
 function outcomesOf(
   now: number,
-  policies: readonly ResolvedPolicy[],
+  charges: readonly Charge[],
   checks: readonly StoreCheck[],
   result: ConsumeResult,
 ): PolicyOutcome[] {
-  const outcomes: PolicyOutcome[] = new Array(policies.length);
-  for (let i = 0; i < policies.length; i++) {
-    const policy = policies[i] as ResolvedPolicy;
+  const outcomes: PolicyOutcome[] = new Array(charges.length);
+  for (let i = 0; i < charges.length; i++) {
+    const policy = (charges[i] as Charge).policy;
     const state = result.states[i];
     if (state === undefined)
-      throw new TypeError(`Store answered ${result.states.length} states for ${policies.length} checks.`);
+      throw new TypeError(`Store answered ${result.states.length} states for ${charges.length} checks.`);
     outcomes[i] = {
       policy: policy.name,
       algorithm: policy.algorithm,
@@ -203,6 +247,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   readonly #cache: TierCache;
   readonly #guard: StoreGuard;
   readonly #guessers = new Guessers();
+  readonly #addresses: AddressCache;
+  /** Whether anyone listens to `storeLatency` (kept up to date by the listener events, not asked per request). */
+  #timing = false;
   readonly #checks: RuntimeChecks;
   /** Where overrides live: the store when it keeps them (memory, Redis), else this process only. */
   readonly #admin: AdminStore;
@@ -214,12 +261,23 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const resolved = resolveOptions(options);
     this.#options = resolved;
     this.#checks = new RuntimeChecks(resolved.validations, resolved.warn);
+    this.#addresses = new AddressCache(resolved.ipv6Subnet);
+    const track = () => {
+      this.#timing = this.listenerCount('storeLatency') > 0;
+    };
+    const emitter = this as EventEmitter;
+    emitter.on('newListener', (name: string | symbol) => {
+      if (name === 'storeLatency') this.#timing = true;
+    });
+    emitter.on('removeListener', (name: string | symbol) => {
+      if (name === 'storeLatency') queueMicrotask(track);
+    });
     this.#admin = isAdminStore(resolved.store)
       ? resolved.store
       : new MemoryStore({ now: resolved.now, sweepIntervalMs: 0, maxKeys: 1 });
     this.#cache = new TierCache(resolved, (identity) => this.#lookupOverride(identity));
     this.#guard = new StoreGuard(resolved.store, resolved.faults, resolved.now, {
-      timing: () => this.listenerCount('storeLatency') > 0,
+      timing: () => this.#timing,
       latency: (ms) => this.emit('storeLatency', ms),
       storeError: (error) => {
         resolved.warn({
@@ -477,11 +535,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   ): Decision | Promise<Decision> {
     const options = this.#options;
     const context = new RequestContext(options.now(), facts.headers, options.requestIdHeader, options.render);
-    const ip = ipIdentity(facts.ip, options.ipv6Subnet);
-    if (this.#checks.pending) this.#checks.inspect(facts, ip !== undefined);
-    const ipIdentityValue = ipIdentityKey(ip ?? '?');
+    const address = this.#addresses.get(facts.ip);
+    if (this.#checks.pending) this.#checks.inspect(facts, address.usable);
+    const ipIdentityValue = address.identity;
     context.ipIdentity = ipIdentityValue;
-    context.ipKey = storageKey('ip', ipIdentityValue);
+    context.ipKey = address.key;
 
     const apiKey = readApiKey(facts.headers, options.apiKeyHeader, options.maxApiKeyLength);
     if (apiKey === MALFORMED) {
@@ -667,15 +725,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     finish: (parts: DecisionParts, allowed: boolean) => Decision,
     allowed: boolean,
   ): Decision {
-    const outcomes = outcomesOf(
-      context.now,
-      charges.map((c) => c.policy),
-      checks,
-      answer,
-    );
+    const outcomes = outcomesOf(context.now, charges, checks, answer);
     const decision = finish(partsOf(context, outcomes, charges), allowed);
-    answer.states.forEach((state, i) => {
-      if (!state.suspendedNow) return;
+    for (let i = 0; i < answer.states.length; i++) {
+      if (!answer.states[i]?.suspendedNow) continue;
+      const state = answer.states[i] as CheckState;
       const charge = charges[i] as Charge;
       this.emit('suspended', {
         identity: charge.identity,
@@ -683,7 +737,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
         until: context.now + state.retryMs,
         decision,
       });
-    });
+    }
     return decision;
   }
 
@@ -759,7 +813,7 @@ function partsOf(
   return {
     tier: context.tier,
     outcomes,
-    identities: charges.map((charge) => charge.identity),
+    charges,
     degraded: context.degraded,
     identity: context.identity?.id,
     limits: context.identity?.tier,

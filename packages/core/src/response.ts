@@ -121,8 +121,8 @@ export function problemBody(
 export interface DecisionParts {
   readonly tier: string | undefined;
   readonly outcomes: readonly PolicyOutcome[];
-  /** Storage identity of each outcome's policy (same order), for the IETF partition keys. */
-  readonly identities?: readonly string[] | undefined;
+  /** What was charged for each outcome (same order); its `identity` keys the IETF partition keys. */
+  readonly charges?: readonly { readonly identity: string }[] | undefined;
   /** Set when the store failed and the outcomes come from the in-process fallback. */
   readonly degraded?: 'local' | 'open' | undefined;
   readonly identity?: string | undefined;
@@ -148,13 +148,17 @@ function limitHeaders(
       parts.outcomes.forEach((outcome, i) => {
         if (outcome.shadow) return;
         enforced.push(outcome);
-        identities.push(parts.identities?.[i] ?? '');
+        identities.push(parts.charges?.[i]?.identity ?? '');
       });
       Object.assign(headers, standardHeaders(render.standardHeaders, reported, enforced, identities, context.now));
     }
   }
-  const shadowed = parts.outcomes.filter((outcome) => outcome.shadow && !outcome.allowed).map((o) => o.policy);
-  if (shadowed.length > 0) headers['X-RateLimit-Shadow'] = shadowed.join(', ');
+  let shadowed: string | undefined;
+  for (const outcome of parts.outcomes) {
+    if (outcome.shadow && !outcome.allowed)
+      shadowed = shadowed === undefined ? outcome.policy : `${shadowed}, ${outcome.policy}`;
+  }
+  if (shadowed !== undefined) headers['X-RateLimit-Shadow'] = shadowed;
   if (parts.degraded !== undefined) headers['X-RateLimit-Degraded'] = parts.degraded;
   return headers;
 }

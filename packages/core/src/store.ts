@@ -26,7 +26,7 @@ export interface StoreCheck {
    */
   readonly shadow?: boolean;
   /** Suspends this check's identity after repeated denials. Default: none. */
-  readonly penalty?: Penalty;
+  readonly penalty?: Penalty | undefined;
 }
 
 /**
