@@ -4,6 +4,9 @@
  * before anything is charged), the players fixture, and the server settings read from
  * the environment.
  */
+
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   batchSize,
   createRateLimiter,
@@ -12,8 +15,8 @@ import {
   RequestError,
   type TierResolver,
 } from '@tierlimit/core';
-
 import { redisStore } from '@tierlimit/redis';
+import { attachDemoWebSockets } from './websocket.js';
 
 export { EventLog, type EventStats } from './event-log.js';
 export { attachDemoWebSockets, type DemoWebSockets, webSocketPath } from './websocket.js';
@@ -152,6 +155,29 @@ export function exitOnSignal(limiter: RateLimiter, close: () => Promise<unknown>
     process.exit(0);
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop());
+}
+
+/**
+ * Runs a demo the same way for every framework: reads the environment, builds one
+ * limiter, lets `build` make the framework's HTTP server with it (not yet listening),
+ * serves WebSockets on `/ws` of that same server, listens on 127.0.0.1, prints the one
+ * `listening on` line, and stops cleanly on SIGINT/SIGTERM.
+ */
+export async function runDemo(
+  build: (options: DemoOptions) => Promise<{ readonly server: Server; close(): Promise<unknown> }>,
+): Promise<void> {
+  const { port, host, options } = await serverSettings();
+  const limiter = demoLimiter(options);
+  const { server, close } = await build({ ...options, rateLimiter: limiter });
+  const sockets = attachDemoWebSockets(server, limiter, options);
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  console.log(listeningLine(host, (server.address() as AddressInfo).port));
+  exitOnSignal(limiter, () => Promise.all([sockets.close(), close()]));
+}
+
+/** Closes a plain Node server (Express, Koa). */
+export function closeServer(server: Server): () => Promise<void> {
+  return () => new Promise((resolve) => server.close(() => resolve()));
 }
 
 /** The one line each demo prints when ready. */

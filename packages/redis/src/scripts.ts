@@ -11,6 +11,17 @@
  * equals no key at all.
  */
 
+/** Lua prologue shared by the scripts: `now` from ARGV[1] (tests) or Redis TIME. */
+const NOW = `
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+`;
+
 /**
  * KEYS: three per check: the policy's key, the identity's denial count and its suspension
  * marker (all with the identity's hash tag). ARGV[1]: the time in ms to use, or '' for
@@ -21,14 +32,7 @@
  * Returns { allowed, then per check: fits, remaining, resetMs, retryMs, windowEnd,
  * suspended, suspendedNow }.
  */
-export const CONSUME = `
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
+export const CONSUME = `${NOW}
 local EPSILON = 1e-9
 local count = #KEYS / 3
 local values, times, fits, blocked = {}, {}, {}, {}
@@ -160,17 +164,6 @@ for i = 1, #KEYS do
   end
 end
 return #KEYS
-`;
-
-/** Lua prologue shared by the lease scripts: `now` from ARGV[1] (tests) or Redis TIME. */
-const NOW = `
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
 `;
 
 /**
