@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The whole test suite, as the README's test command runs it: type-check, lint, build the
-// packages (the build is under test too), then every jest suite. Every step runs even if
-// an earlier one failed, so one run shows every problem; the exit code is non-zero if any
-// step failed. Extra arguments go to jest.
+// packages (the build is under test too), check the packed tarballs as users install them
+// (scripts/pack-check.mjs), then every jest suite. Every step runs even if an earlier one
+// failed, so one run shows every problem; the exit code is non-zero if any step failed.
+// Extra arguments go to jest.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,8 @@ const steps = [
   ['typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
   ['lint', bin('biome'), ['check', '.']],
   ['build', process.execPath, [join(root, 'scripts', 'pnpm.mjs'), '-r', '--filter', './packages/**', 'run', 'build']],
+  // The packed tarballs in clean projects: contents, publint, attw, require/import, types.
+  ['pack-check', process.execPath, [join(root, 'scripts', 'pack-check.mjs')]],
   ['jest', bin('jest'), process.argv.slice(2)],
 ];
 

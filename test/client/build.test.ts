@@ -11,7 +11,7 @@ const dir = join(__dirname, '..', '..', 'packages', 'client');
 const dist = join(dir, 'dist');
 
 test('dist exists', () => {
-  for (const file of ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'cli.js', 'cli.cjs']) {
+  for (const file of ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts', 'cli.js']) {
     expect(existsSync(join(dist, file))).toBe(true);
   }
 });
