@@ -81,3 +81,27 @@ describe('Fastify plugin', () => {
     expect(res.status).toBe(500);
   });
 });
+
+describe('Fastify plugin configuration mistakes', () => {
+  test('a limiter and limiter options together are refused, not silently merged', async () => {
+    const app = Fastify();
+    await expect(
+      app.register(fastifyRateLimit, { limiter: createRateLimiter({ resolveTier }), resolveTier } as never),
+    ).rejects.toThrow(
+      'Pass either `limiter` or limiter options to fastifyRateLimit, not both (got `limiter` and `resolveTier`).',
+    );
+    await app.close().catch(() => undefined);
+  });
+
+  test('config.rateLimit must be route options or false', async () => {
+    const app = Fastify();
+    await app.register(fastifyRateLimit, { resolveTier });
+    expect(() => app.get('/x', { config: { rateLimit: true as never } }, async () => 'ok')).toThrow(
+      'Expected `config.rateLimit` of GET /x to be route options or false, got true.',
+    );
+    expect(() => app.get('/y', { config: { rateLimit: { hook: 'onSend' as never } } }, async () => 'ok')).toThrow(
+      "Expected `config.rateLimit.hook` to be 'onRequest' or 'preHandler', got onSend.",
+    );
+    await app.close();
+  });
+});

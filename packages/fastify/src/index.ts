@@ -4,6 +4,7 @@
  * the decision with Fastify's API. Policy, headers and bodies belong in @tierlimit/core.
  */
 import {
+  ConfigurationError,
   type Decision,
   errorResponse,
   RateLimiter,
@@ -60,6 +61,12 @@ const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options
   const { limiter, global = true, route: defaults, jsonErrors = false, ...limiterOptions } = options;
   let instance: RateLimiter;
   try {
+    const extra = Object.keys(limiterOptions);
+    if (limiter !== undefined && extra.length > 0) {
+      throw new ConfigurationError(
+        `Pass either \`limiter\` or limiter options to fastifyRateLimit, not both (got \`limiter\` and ${extra.map((k) => `\`${k}\``).join(', ')}).`,
+      );
+    }
     instance = limiter ?? new RateLimiter(limiterOptions as RateLimiterOptions);
   } catch (error) {
     // A callback plugin must report failure through done(): a throw would stall avvio.
@@ -71,6 +78,16 @@ const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options
   fastify.addHook('onRoute', (routeOptions: FastifyRouteOptions) => {
     const config = (routeOptions.config as { rateLimit?: FastifyRouteRateLimit } | undefined)?.rateLimit;
     if (config === false || (config === undefined && !global)) return;
+    if (config !== undefined && (typeof config !== 'object' || config === null)) {
+      throw new ConfigurationError(
+        `Expected \`config.rateLimit\` of ${routeOptions.method} ${routeOptions.url} to be route options or false, got ${String(config)}.`,
+      );
+    }
+    if (config?.hook !== undefined && config.hook !== 'onRequest' && config.hook !== 'preHandler') {
+      throw new ConfigurationError(
+        `Expected \`config.rateLimit.hook\` to be 'onRequest' or 'preHandler', got ${String(config.hook)}.`,
+      );
+    }
     const { hook: when, ...overrides } = config ?? {};
     const route = { ...defaults, ...overrides };
     const handle = instance.handler<FastifyRequest>(route);
