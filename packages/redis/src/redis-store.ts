@@ -53,6 +53,7 @@ interface Group {
 }
 
 const FIELDS_PER_STATE = 7;
+const SCRIPTS = [CONSUME, REFUND, LEASE_ACQUIRE, LEASE_RENEW, LEASE_COUNT];
 
 /**
  * Store on Redis (or Redis Cluster) through ioredis: each decision is one atomic Lua call
@@ -103,6 +104,12 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     client.defineCommand('tierlimitLeaseAcquire', { lua: LEASE_ACQUIRE, numberOfKeys: 1 });
     client.defineCommand('tierlimitLeaseRenew', { lua: LEASE_RENEW, numberOfKeys: 1 });
     client.defineCommand('tierlimitLeaseCount', { lua: LEASE_COUNT, numberOfKeys: 1 });
+    // Load the scripts as soon as each connection is ready (and again after every
+    // reconnect, since a restarted Redis has forgotten them): otherwise the first burst
+    // of requests would each pay a NOSCRIPT round trip before ioredis falls back to EVAL.
+    const preload = () => void this.#preload();
+    client.on('ready', preload);
+    if (client.status === 'ready') preload();
     this.#client = client as RedisClient & ScriptCommands;
   }
 
@@ -333,6 +340,15 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
       } while (cursor !== '0');
     }
     return found;
+  }
+
+  async #preload(): Promise<void> {
+    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+    try {
+      await Promise.all(nodes.flatMap((node) => SCRIPTS.map((lua) => node.script('LOAD', lua))));
+    } catch {
+      // Not fatal: ioredis still falls back to EVAL on NOSCRIPT.
+    }
   }
 
   /** The script's time argument: '' for Redis TIME, or the injected test clock. */
