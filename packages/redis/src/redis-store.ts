@@ -48,8 +48,8 @@ interface ScriptCommands {
 /** One script call's worth of checks (all in one Cluster slot). */
 interface Group {
   readonly indexes: number[];
-  /** Three per check: the policy key, the identity's denial count, its suspension marker. */
-  readonly keys: string[];
+  /** Per check: its policy key, then its penalty keys (denial count, suspension marker) if it has a penalty. */
+  readonly keys: string[][];
 }
 
 const FIELDS_PER_STATE = 7;
@@ -139,19 +139,23 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   }
 
   async consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
-    const keys: string[] = [];
+    const keys: string[][] = [];
     const groups = new Map<string, Group>();
     for (let i = 0; i < checks.length; i++) {
-      const { key, identity } = redisKey(this.#prefix, (checks[i] as StoreCheck).key);
-      const triple = [key, `${this.#prefix}{${identity}}:violations`, `${this.#prefix}{${identity}}:suspended`];
-      keys.push(...triple);
+      const check = checks[i] as StoreCheck;
+      const { key, identity } = redisKey(this.#prefix, check.key);
+      const checkKeys =
+        check.penalty === undefined
+          ? [key]
+          : [key, `${this.#prefix}{${identity}}:violations`, `${this.#prefix}{${identity}}:suspended`];
+      keys.push(checkKeys);
       let group = groups.get(identity);
       if (group === undefined) {
         group = { indexes: [], keys: [] };
         groups.set(identity, group);
       }
       group.indexes.push(i);
-      group.keys.push(...triple);
+      group.keys.push(checkKeys);
     }
     // One Redis: one script call for all keys. A cluster: keys of one identity share a slot;
     // several identities need one call each, refunded if a later one is denied.
@@ -231,26 +235,21 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   }
 
   async #run(
-    keys: readonly string[],
+    keys: readonly string[][],
     checks: readonly StoreCheck[],
     peek: boolean,
   ): Promise<ConsumeResult & { windowEnds: number[] }> {
-    const args: Array<string | number> = [...keys, this.#nowArg()];
+    const args: Array<string | number> = [];
+    for (const checkKeys of keys) args.push(...checkKeys);
+    const keyCount = args.length;
+    args.push(this.#nowArg());
     for (const check of checks) {
       const { penalty } = check;
       args.push(
-        check.algorithm === 'fixed-window' ? 0 : 1,
-        check.limit,
-        check.windowMs,
-        check.capacity,
-        peek ? 0 : check.cost,
-        check.shadow ? 1 : 0,
-        penalty?.threshold ?? 0,
-        penalty?.windowMs ?? 0,
-        penalty?.blockMs ?? 0,
+        `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${peek ? 0 : check.cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`}`,
       );
     }
-    const reply = await this.#client.tierlimitConsume(keys.length, ...args);
+    const reply = await this.#client.tierlimitConsume(keyCount, ...args);
     return parseReply(reply, checks.length);
   }
 
@@ -295,14 +294,9 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
         // Only what was charged: a shadow check that did not fit was not.
         if (!(states[index] as CheckState).allowed) return;
         const check = checks[index] as StoreCheck;
-        keys.push(group.keys[j * 3] as string);
+        keys.push((group.keys[j] as string[])[0] as string);
         args.push(
-          check.algorithm === 'fixed-window' ? 0 : 1,
-          check.limit,
-          check.windowMs,
-          check.capacity,
-          check.cost,
-          windowEnds[j] as number,
+          `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.capacity} ${check.cost} ${windowEnds[j] as number}`,
         );
       });
       if (keys.length === 0) continue;

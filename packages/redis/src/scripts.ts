@@ -5,10 +5,10 @@
  * memory store's line for line (same rounding, same epsilon), and the shared store suite
  * in test/stores runs the same cases against both.
  *
- * State per key is a hash: `v` (fixed window: units used; bucket: tokens held) and `t`
- * (fixed window: window end; bucket: time of the last refill), both in ms. Every write
- * sets a TTL: the window end, or the time the bucket is full again, after which the key
- * equals no key at all.
+ * State per key is a string "<v> <t>": `v` (fixed window: units used; bucket: tokens
+ * held) and `t` (fixed window: window end; bucket: time of the last refill), both in ms.
+ * Every write sets a TTL: the window end, or the time the bucket is full again, after
+ * which the key equals no key at all.
  */
 
 /** Lua prologue shared by the scripts: `now` from ARGV[1] (tests) or Redis TIME. */
@@ -23,28 +23,53 @@ end
 `;
 
 /**
- * KEYS: three per check: the policy's key, the identity's denial count and its suspension
- * marker (all with the identity's hash tag). ARGV[1]: the time in ms to use, or '' for
- * Redis TIME (tests pass a clock). Then nine per check: algorithm (0 fixed window, 1 token
- * bucket), limit, windowMs, capacity, cost, shadow (0/1), and the suspension penalty:
- * threshold (0: none), its window in ms, the suspension in ms.
+ * KEYS: per check, the policy's key, then, only for a check with a suspension penalty, the
+ * identity's denial count and its suspension marker (all with the identity's hash tag).
+ * ARGV[1]: the time in ms to use, or '' for Redis TIME (tests pass a clock). Then one
+ * space-separated string per check: algorithm (0 fixed window, 1 token bucket), limit,
+ * windowMs, capacity, cost, shadow (0/1), and the penalty: threshold (0: none), its
+ * window in ms, the suspension in ms. (One argument per check, not nine: every argument
+ * is encoded by the client and parsed by the server, on every request.)
+ *
+ * A policy's state is a string "<v> <t>" written with SET ... PX, one command for the
+ * value and its TTL.
  *
  * Returns { allowed, then per check: fits, remaining, resetMs, retryMs, windowEnd,
  * suspended, suspendedNow }.
  */
 export const CONSUME = `${NOW}
 local EPSILON = 1e-9
-local count = #KEYS / 3
+local function num(x)
+  if x == math.floor(x) then return string.format('%d', x) end
+  return string.format('%.17g', x)
+end
+local function state(key)
+  local raw = redis.call('GET', key)
+  if not raw then return nil, nil end
+  local v, t = string.match(raw, '^(%S+) (%S+)$')
+  return tonumber(v), tonumber(t)
+end
+local checks, keys = {}, {}
+local at = 1
+for i = 2, #ARGV do
+  local c = {}
+  for field in string.gmatch(ARGV[i], '%S+') do c[#c + 1] = tonumber(field) end
+  checks[#checks + 1] = c
+  local k = { KEYS[at] }
+  at = at + 1
+  if c[7] > 0 then
+    k[2], k[3] = KEYS[at], KEYS[at + 1]
+    at = at + 2
+  end
+  keys[#keys + 1] = k
+end
+local count = #checks
 local values, times, fits, blocked = {}, {}, {}, {}
 local allowed = 1
 for i = 1, count do
-  local at = 1 + (i - 1) * 9
-  local algorithm, limit, window, capacity, cost =
-    tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
-  local shadow, threshold = tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7])
-  local key = KEYS[(i - 1) * 3 + 1]
-  local state = redis.call('HMGET', key, 'v', 't')
-  local value, time = tonumber(state[1]), tonumber(state[2])
+  local c = checks[i]
+  local algorithm, limit, window, capacity, cost, shadow, threshold = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+  local value, time = state(keys[i][1])
   if algorithm == 0 then
     if value == nil or time == nil or now >= time then
       value = 0
@@ -62,7 +87,7 @@ for i = 1, count do
   end
   blocked[i] = 0
   if threshold > 0 then
-    local untilTime = tonumber(redis.call('GET', KEYS[(i - 1) * 3 + 3]))
+    local untilTime = tonumber(redis.call('GET', keys[i][3]))
     if untilTime ~= nil and untilTime > now then
       blocked[i] = untilTime - now
       fits[i] = false
@@ -74,23 +99,19 @@ for i = 1, count do
 end
 local out = { allowed }
 for i = 1, count do
-  local at = 1 + (i - 1) * 9
-  local algorithm, limit, window, capacity, cost =
-    tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
-  local shadow, threshold, penaltyWindow, blockMs =
-    tonumber(ARGV[at + 6]), tonumber(ARGV[at + 7]), tonumber(ARGV[at + 8]), tonumber(ARGV[at + 9])
-  local key, violations, suspended = KEYS[(i - 1) * 3 + 1], KEYS[(i - 1) * 3 + 2], KEYS[(i - 1) * 3 + 3]
+  local c = checks[i]
+  local algorithm, limit, window, capacity, cost, shadow, threshold, penaltyWindow, blockMs =
+    c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
   local charge = 0
   if allowed == 1 and fits[i] then charge = cost end
   local value, time = values[i], times[i]
-  local remaining, resetMs, retryMs, ttl
+  local remaining, resetMs, retryMs
   if algorithm == 0 then
     value = value + charge
     remaining = math.max(0, limit - value)
     resetMs = time - now
     retryMs = 0
     if not fits[i] then retryMs = resetMs end
-    ttl = resetMs
   else
     value = value - charge
     local msPerUnit = window / limit
@@ -98,32 +119,28 @@ for i = 1, count do
     resetMs = math.max(0, math.ceil((capacity - value) * msPerUnit - EPSILON))
     retryMs = 0
     if not fits[i] then retryMs = math.max(1, math.ceil((cost - value) * msPerUnit - EPSILON)) end
-    ttl = resetMs
   end
   if charge > 0 then
-    redis.call('HSET', key, 'v', string.format('%.17g', value), 't', string.format('%.17g', time))
-    redis.call('PEXPIRE', key, math.max(1, ttl))
+    redis.call('SET', keys[i][1], num(value) .. ' ' .. num(time), 'PX', math.max(1, resetMs))
   end
   local isSuspended, suspendedNow = 0, 0
   if blocked[i] > 0 then
     isSuspended = 1
     retryMs = blocked[i]
   elseif allowed == 0 and not fits[i] and shadow == 0 and threshold > 0 then
-    local counted = redis.call('HMGET', violations, 'v', 't')
-    local denials, windowEnd = tonumber(counted[1]), tonumber(counted[2])
+    local denials, windowEnd = state(keys[i][2])
     if denials == nil or windowEnd == nil or now >= windowEnd then
       denials = 0
       windowEnd = now + penaltyWindow
     end
     denials = denials + 1
     if denials >= threshold then
-      redis.call('SET', suspended, string.format('%.17g', now + blockMs), 'PX', blockMs)
-      redis.call('DEL', violations)
+      redis.call('SET', keys[i][3], num(now + blockMs), 'PX', blockMs)
+      redis.call('DEL', keys[i][2])
       isSuspended, suspendedNow = 1, 1
       retryMs = blockMs
     else
-      redis.call('HSET', violations, 'v', denials, 't', string.format('%.17g', windowEnd))
-      redis.call('PEXPIRE', violations, math.max(1, windowEnd - now))
+      redis.call('SET', keys[i][2], num(denials) .. ' ' .. num(windowEnd), 'PX', math.max(1, windowEnd - now))
     end
   end
   local fit = 0
@@ -142,24 +159,29 @@ return out
 /**
  * Gives back what CONSUME charged, for Redis Cluster where one request's keys live in
  * different slots and are charged by separate calls: when a later call is denied, the
- * earlier ones are refunded. KEYS: one per charge. ARGV: five per key: algorithm,
- * limit, windowMs, capacity, cost, then the window end the charge was made in (a fixed
- * window is refunded only if it is still that window).
+ * earlier ones are refunded. KEYS: one per charge. ARGV: one space-separated string per
+ * key: algorithm, capacity, cost, and the window end the charge was made in (a fixed
+ * window is refunded only if it is still that window). The TTL is kept.
  */
 export const REFUND = `
+local function num(x)
+  if x == math.floor(x) then return string.format('%d', x) end
+  return string.format('%.17g', x)
+end
 for i = 1, #KEYS do
-  local at = (i - 1) * 6
-  local algorithm, capacity, cost, windowEnd =
-    tonumber(ARGV[at + 1]), tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6])
-  local state = redis.call('HMGET', KEYS[i], 'v', 't')
-  local value, time = tonumber(state[1]), tonumber(state[2])
-  if value ~= nil and time ~= nil then
+  local c = {}
+  for field in string.gmatch(ARGV[i], '%S+') do c[#c + 1] = tonumber(field) end
+  local algorithm, capacity, cost, windowEnd = c[1], c[2], c[3], c[4]
+  local raw = redis.call('GET', KEYS[i])
+  if raw then
+    local v, t = string.match(raw, '^(%S+) (%S+)$')
+    local value, time = tonumber(v), tonumber(t)
     if algorithm == 0 then
       if time == windowEnd then
-        redis.call('HSET', KEYS[i], 'v', string.format('%.17g', math.max(0, value - cost)))
+        redis.call('SET', KEYS[i], num(math.max(0, value - cost)) .. ' ' .. t, 'KEEPTTL')
       end
     else
-      redis.call('HSET', KEYS[i], 'v', string.format('%.17g', math.min(capacity, value + cost)))
+      redis.call('SET', KEYS[i], num(math.min(capacity, value + cost)) .. ' ' .. t, 'KEEPTTL')
     end
   end
 end
