@@ -130,6 +130,39 @@ describe('store faults', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  test('calls in flight each get their own deadline; those answered in time are never failed', async () => {
+    // One timer serves all calls in flight: a call made later than the first must still get
+    // its full timeoutMs, and an answer that came in time must stand.
+    const answers: Array<() => void> = [];
+    const inner = memoryStore({ sweepIntervalMs: 0 });
+    const slow: Store = {
+      consume: (checks) =>
+        new Promise((resolve) => {
+          answers.push(() => resolve(inner.consume(checks) as ConsumeResult));
+        }),
+    };
+    const l = createRateLimiter({
+      resolveTier: () => 'free',
+      store: slow,
+      storeFaults: { mode: 'closed', timeoutMs: 1_000, failureThreshold: 100 },
+      onWarning: () => undefined,
+    });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const first = l.check(facts('a'));
+    await sleep(600);
+    const second = l.check(facts('b'));
+    const third = l.check(facts('c'));
+    await sleep(650);
+    // 1,250 ms after the first (past its deadline), 650 ms after the others (within theirs).
+    (answers[1] as () => void)();
+    expect((await first).status).toBe(503);
+    expect((await second).status).toBe(200);
+    expect((await third).status).toBe(503);
+    (answers[0] as () => void)();
+    (answers[2] as () => void)();
+    await l.close();
+  });
+
   test('no unhandled rejection from a store that rejects after its timeout', async () => {
     const unhandled = jest.fn();
     process.on('unhandledRejection', unhandled);

@@ -57,6 +57,14 @@ export interface GuardEvents {
 /** Why the store was not used, for the fallback. */
 export const CIRCUIT_OPEN = new StoreError('the circuit is open after repeated store failures; not calling the store');
 
+/** A store call in flight, waiting for its answer or its deadline. */
+interface Waiting {
+  /** `performance.now()` after which the call fails, ms. */
+  readonly deadline: number;
+  settled: boolean;
+  readonly reject: (error: unknown) => void;
+}
+
 export class StoreGuard {
   readonly #store: Store;
   readonly #options: ResolvedFaultOptions;
@@ -67,6 +75,9 @@ export class StoreGuard {
   #openedAt = -1;
   #probing = false;
   #degradedSince = -1;
+  /** Calls in flight, oldest first (see {@link StoreGuard.#wait}). */
+  #waiting: Waiting[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(store: Store, options: ResolvedFaultOptions, now: () => number, events: GuardEvents) {
     this.#store = store;
@@ -105,35 +116,71 @@ export class StoreGuard {
       result.then(report, report);
     }
     return new Promise<ConsumeResult>((resolve, reject) => {
-      let settled = false;
-      // Timers run before the event loop polls for I/O. After a busy stretch (a burst of
-      // requests), the deadline can pass while the reply already sits unread in the socket:
-      // so the timeout gives the poll phase one turn (setImmediate runs after it) and
-      // fails only if the reply still has not come.
-      const timer = setTimeout(() => {
-        setImmediate(() => {
-          if (settled) return;
-          settled = true;
-          reject(new StoreError(`the store did not answer within ${this.#options.timeoutMs} ms`));
-        });
-      }, this.#options.timeoutMs);
+      const waiting: Waiting = { deadline: performance.now() + this.#options.timeoutMs, settled: false, reject };
+      this.#wait(waiting);
       result.then(
         (answer) => {
-          clearTimeout(timer);
           if (this.#failures > 0 || this.#degradedSince >= 0) this.#succeeded();
-          if (settled) return;
-          settled = true;
+          if (waiting.settled) return;
+          waiting.settled = true;
           resolve(answer);
         },
         (error: unknown) => {
-          clearTimeout(timer);
-          if (settled) return;
-          settled = true;
+          if (waiting.settled) return;
+          waiting.settled = true;
           reject(error);
         },
       );
     });
   }
+
+  /**
+   * Puts a call on the deadline queue. One timer serves every call in flight, armed for the
+   * oldest one (all share one timeout, so the queue is in deadline order): a timer per
+   * request would cost more than the rest of the guard together.
+   */
+  #wait(waiting: Waiting): void {
+    this.#waiting.push(waiting);
+    if (this.#timer === undefined) this.#arm(this.#options.timeoutMs);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(ms)));
+    // The store's own socket keeps the process alive while a call is in flight; this timer
+    // alone must not hold an idle process open.
+    this.#timer.unref?.();
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    const queue = this.#waiting;
+    let head = 0;
+    const expired: Waiting[] = [];
+    while (head < queue.length) {
+      const waiting = queue[head] as Waiting;
+      if (!waiting.settled) {
+        if (waiting.deadline > now) break;
+        expired.push(waiting);
+      }
+      head++;
+    }
+    this.#waiting = head === queue.length ? [] : queue.slice(head);
+    if (this.#waiting.length > 0) this.#arm((this.#waiting[0] as Waiting).deadline - now);
+    if (expired.length === 0) return;
+    // Timers run before the event loop polls for I/O. After a busy stretch (a burst of
+    // requests), the deadline can pass while the reply already sits unread in the socket:
+    // so the timeout gives the poll phase one turn (setImmediate runs after it) and fails
+    // only the calls whose reply still has not come.
+    setImmediate(() => {
+      const error = new StoreError(`the store did not answer within ${this.#options.timeoutMs} ms`);
+      for (const waiting of expired) {
+        if (waiting.settled) continue;
+        waiting.settled = true;
+        waiting.reject(error);
+      }
+    });
+  };
 
   /** Records a failure (unless it was the open circuit itself) and answers from the local store. */
   fallback(checks: readonly StoreCheck[], error: unknown): ConsumeResult | undefined {
@@ -159,6 +206,8 @@ export class StoreGuard {
   }
 
   close(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#local?.close();
   }
 

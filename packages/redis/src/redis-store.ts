@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+// Not the global: a test that fakes timers must not hold Redis decisions back.
+import { setImmediate } from 'node:timers';
 import {
   type AdminStore,
   type CheckState,
@@ -52,7 +54,23 @@ interface Group {
   readonly keys: string[][];
 }
 
+/** One request's decision waiting for the batch it was put in. */
+interface Pending {
+  /** Its keys, in the order of its checks (see the CONSUME script). */
+  readonly keys: readonly string[];
+  /** Its checks, encoded for the script. */
+  readonly spec: string;
+  readonly count: number;
+  readonly resolve: (result: ConsumeResult & { windowEnds: number[] }) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 const FIELDS_PER_STATE = 7;
+/**
+ * Most decisions in one script call. A batch holds the decisions of one turn of the event
+ * loop; the cap bounds how long one script keeps Redis busy (about 2 us per decision).
+ */
+const MAX_BATCH = 128;
 const SCRIPTS = [CONSUME, REFUND, LEASE_ACQUIRE, LEASE_RENEW, LEASE_COUNT];
 
 /**
@@ -66,6 +84,8 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   readonly #prefix: string;
   readonly #now: (() => number) | undefined;
   readonly #warn: (warning: { readonly code: string; readonly message: string }) => void;
+  #batch: Pending[] = [];
+  #flushScheduled = false;
 
   constructor(options: RedisStoreOptions) {
     if ((options.client === undefined) === (options.url === undefined)) {
@@ -138,7 +158,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     });
   }
 
-  async consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
+  consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
     const keys: string[][] = [];
     const groups = new Map<string, Group>();
     for (let i = 0; i < checks.length; i++) {
@@ -226,6 +246,8 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   }
 
   async close(): Promise<void> {
+    // Decisions already asked for are sent before the connection goes.
+    this.#flush();
     if (!this.#owned) return;
     try {
       await this.#client.quit();
@@ -234,23 +256,84 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     }
   }
 
-  async #run(
+  /**
+   * Decides one request's checks. On one Redis the decision joins the batch of this turn
+   * of the event loop; on a cluster (whose batches could span slots) it is sent alone.
+   */
+  #run(
     keys: readonly string[][],
     checks: readonly StoreCheck[],
     peek: boolean,
   ): Promise<ConsumeResult & { windowEnds: number[] }> {
-    const args: Array<string | number> = [];
-    for (const checkKeys of keys) args.push(...checkKeys);
-    const keyCount = args.length;
-    args.push(this.#nowArg());
+    const flat: string[] = [];
+    for (const checkKeys of keys) for (const key of checkKeys) flat.push(key);
+    let spec = '';
     for (const check of checks) {
       const { penalty } = check;
-      args.push(
-        `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${peek ? 0 : check.cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`}`,
-      );
+      spec += `${spec === '' ? '' : ','}${check.algorithm === 'fixed-window' ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${peek ? 0 : check.cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`}`;
     }
-    const reply = await this.#client.tierlimitConsume(keyCount, ...args);
-    return parseReply(reply, checks.length);
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { keys: flat, spec, count: checks.length, resolve, reject };
+      if (this.#client instanceof Cluster) {
+        this.#send([pending]);
+        return;
+      }
+      this.#batch.push(pending);
+      if (this.#batch.length >= MAX_BATCH) this.#flush();
+      else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flushLater);
+      }
+    });
+  }
+
+  readonly #flushLater = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#send(batch);
+  }
+
+  /** One script call for the decisions in `batch`, each answered (or failed) on its own. */
+  #send(batch: readonly Pending[]): void {
+    const args: string[] = [];
+    for (const pending of batch) for (const key of pending.keys) args.push(key);
+    const keyCount = args.length;
+    args.push(this.#nowArg());
+    for (const pending of batch) args.push(pending.spec);
+    let sent: Promise<unknown>;
+    try {
+      sent = this.#client.tierlimitConsume(keyCount, ...args);
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    sent.then(
+      (reply) => {
+        if (!Array.isArray(reply) || reply.length !== batch.length) {
+          const error = new StoreError(
+            `unexpected reply from the tierlimit script: ${JSON.stringify(reply)?.slice(0, 100)}`,
+          );
+          for (const pending of batch) pending.reject(error);
+          return;
+        }
+        for (let i = 0; i < batch.length; i++) {
+          const pending = batch[i] as Pending;
+          try {
+            pending.resolve(parseReply(reply[i], pending.count));
+          } catch (error) {
+            pending.reject(error);
+          }
+        }
+      },
+      (error: unknown) => {
+        for (const pending of batch) pending.reject(error);
+      },
+    );
   }
 
   async #acrossSlots(groups: readonly Group[], checks: readonly StoreCheck[]): Promise<ConsumeResult> {
@@ -368,25 +451,26 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
 }
 
 function parseReply(reply: unknown, count: number): ConsumeResult & { windowEnds: number[] } {
-  if (!Array.isArray(reply) || reply.length !== 1 + count * FIELDS_PER_STATE) {
+  const fields = typeof reply === 'string' ? reply.split(' ') : [];
+  if (fields.length !== 1 + count * FIELDS_PER_STATE) {
     throw new StoreError(`unexpected reply from the tierlimit script: ${JSON.stringify(reply)?.slice(0, 100)}`);
   }
   const states: CheckState[] = new Array(count);
   const windowEnds: number[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const at = 1 + i * FIELDS_PER_STATE;
-    const suspended = Number(reply[at + 5]) === 1;
+    const suspended = fields[at + 5] === '1';
     states[i] = {
-      allowed: Number(reply[at]) === 1,
-      remaining: Number(reply[at + 1]),
-      resetMs: Number(reply[at + 2]),
-      retryMs: Number(reply[at + 3]),
+      allowed: fields[at] === '1',
+      remaining: Number(fields[at + 1]),
+      resetMs: Number(fields[at + 2]),
+      retryMs: Number(fields[at + 3]),
       ...(suspended ? { suspended } : {}),
-      ...(Number(reply[at + 6]) === 1 ? { suspendedNow: true } : {}),
+      ...(fields[at + 6] === '1' ? { suspendedNow: true } : {}),
     };
-    windowEnds[i] = Number(reply[at + 4]);
+    windowEnds[i] = Number(fields[at + 4]);
   }
-  return { allowed: Number(reply[0]) === 1, states, windowEnds };
+  return { allowed: fields[0] === '1', states, windowEnds };
 }
 
 /** Creates a Redis store. See {@link RedisStoreOptions}. */

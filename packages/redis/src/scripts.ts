@@ -23,19 +23,24 @@ end
 `;
 
 /**
- * KEYS: per check, the policy's key, then, only for a check with a suspension penalty, the
- * identity's denial count and its suspension marker (all with the identity's hash tag).
- * ARGV[1]: the time in ms to use, or '' for Redis TIME (tests pass a clock). Then one
- * space-separated string per check: algorithm (0 fixed window, 1 token bucket), limit,
- * windowMs, capacity, cost, shadow (0/1), and the penalty: threshold (0: none), its
- * window in ms, the suspension in ms. (One argument per check, not nine: every argument
- * is encoded by the client and parsed by the server, on every request.)
+ * Decides a batch of requests, one after the other, in one script call: the store sends the
+ * decisions that arrive in one turn of the event loop together (one write, one reply, one
+ * script run for all of them), and each is decided exactly as if it had been sent alone.
+ *
+ * KEYS: per decision, per check: the policy's key, then, only for a check with a
+ * suspension penalty, the identity's denial count and its suspension marker (all with the
+ * identity's hash tag). ARGV[1]: the time in ms to use, or '' for Redis TIME (tests pass a
+ * clock). Then one string per decision: its checks separated by ',', each nine
+ * space-separated numbers: algorithm (0 fixed window, 1 token bucket), limit, windowMs,
+ * capacity, cost, shadow (0/1), and the penalty: threshold (0: none), its window in ms, the
+ * suspension in ms. (One argument per decision, not nine per check: every argument is
+ * encoded by the client and parsed by the server.)
  *
  * A policy's state is a string "<v> <t>" written with SET ... PX, one command for the
  * value and its TTL.
  *
- * Returns { allowed, then per check: fits, remaining, resetMs, retryMs, windowEnd,
- * suspended, suspendedNow }.
+ * Returns one string per decision: allowed, then per check: fits, remaining, resetMs,
+ * retryMs, windowEnd, suspended, suspendedNow; space-separated.
  */
 export const CONSUME = `${NOW}
 local EPSILON = 1e-9
@@ -49,111 +54,118 @@ local function state(key)
   local v, t = string.match(raw, '^(%S+) (%S+)$')
   return tonumber(v), tonumber(t)
 end
-local checks, keys = {}, {}
+local function decide(checks, keys)
+  local count = #checks
+  local values, times, fits, blocked = {}, {}, {}, {}
+  local allowed = 1
+  for i = 1, count do
+    local c = checks[i]
+    local algorithm, limit, window, capacity, cost, shadow, threshold = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+    local value, time = state(keys[i][1])
+    if algorithm == 0 then
+      if value == nil or time == nil or now >= time then
+        value = 0
+        time = now + window
+      end
+      fits[i] = value + cost <= limit
+    else
+      if value == nil or time == nil then
+        value = capacity
+      else
+        value = math.min(capacity, value + math.max(0, now - time) * limit / window)
+      end
+      time = now
+      fits[i] = value + EPSILON >= cost
+    end
+    blocked[i] = 0
+    if threshold > 0 then
+      local untilTime = tonumber(redis.call('GET', keys[i][3]))
+      if untilTime ~= nil and untilTime > now then
+        blocked[i] = untilTime - now
+        fits[i] = false
+      end
+    end
+    values[i] = value
+    times[i] = time
+    if not fits[i] and shadow == 0 then allowed = 0 end
+  end
+  local out = { allowed }
+  for i = 1, count do
+    local c = checks[i]
+    local algorithm, limit, window, capacity, cost, shadow, threshold, penaltyWindow, blockMs =
+      c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
+    local charge = 0
+    if allowed == 1 and fits[i] then charge = cost end
+    local value, time = values[i], times[i]
+    local remaining, resetMs, retryMs
+    if algorithm == 0 then
+      value = value + charge
+      remaining = math.max(0, limit - value)
+      resetMs = time - now
+      retryMs = 0
+      if not fits[i] then retryMs = resetMs end
+    else
+      value = value - charge
+      local msPerUnit = window / limit
+      remaining = math.max(0, math.floor(value + EPSILON))
+      resetMs = math.max(0, math.ceil((capacity - value) * msPerUnit - EPSILON))
+      retryMs = 0
+      if not fits[i] then retryMs = math.max(1, math.ceil((cost - value) * msPerUnit - EPSILON)) end
+    end
+    if charge > 0 then
+      redis.call('SET', keys[i][1], num(value) .. ' ' .. num(time), 'PX', math.max(1, resetMs))
+    end
+    local isSuspended, suspendedNow = 0, 0
+    if blocked[i] > 0 then
+      isSuspended = 1
+      retryMs = blocked[i]
+    elseif allowed == 0 and not fits[i] and shadow == 0 and threshold > 0 then
+      local denials, windowEnd = state(keys[i][2])
+      if denials == nil or windowEnd == nil or now >= windowEnd then
+        denials = 0
+        windowEnd = now + penaltyWindow
+      end
+      denials = denials + 1
+      if denials >= threshold then
+        redis.call('SET', keys[i][3], num(now + blockMs), 'PX', blockMs)
+        redis.call('DEL', keys[i][2])
+        isSuspended, suspendedNow = 1, 1
+        retryMs = blockMs
+      else
+        redis.call('SET', keys[i][2], num(denials) .. ' ' .. num(windowEnd), 'PX', math.max(1, windowEnd - now))
+      end
+    end
+    local fit = 0
+    if fits[i] then fit = 1 end
+    out[#out + 1] = fit
+    out[#out + 1] = num(remaining)
+    out[#out + 1] = num(resetMs)
+    out[#out + 1] = num(retryMs)
+    out[#out + 1] = num(time)
+    out[#out + 1] = isSuspended
+    out[#out + 1] = suspendedNow
+  end
+  return table.concat(out, ' ')
+end
+local replies = {}
 local at = 1
-for i = 2, #ARGV do
-  local c = {}
-  for field in string.gmatch(ARGV[i], '%S+') do c[#c + 1] = tonumber(field) end
-  checks[#checks + 1] = c
-  local k = { KEYS[at] }
-  at = at + 1
-  if c[7] > 0 then
-    k[2], k[3] = KEYS[at], KEYS[at + 1]
-    at = at + 2
+for d = 2, #ARGV do
+  local checks, keys = {}, {}
+  for spec in string.gmatch(ARGV[d], '[^,]+') do
+    local c = {}
+    for field in string.gmatch(spec, '%S+') do c[#c + 1] = tonumber(field) end
+    checks[#checks + 1] = c
+    local k = { KEYS[at] }
+    at = at + 1
+    if c[7] > 0 then
+      k[2], k[3] = KEYS[at], KEYS[at + 1]
+      at = at + 2
+    end
+    keys[#keys + 1] = k
   end
-  keys[#keys + 1] = k
+  replies[#replies + 1] = decide(checks, keys)
 end
-local count = #checks
-local values, times, fits, blocked = {}, {}, {}, {}
-local allowed = 1
-for i = 1, count do
-  local c = checks[i]
-  local algorithm, limit, window, capacity, cost, shadow, threshold = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
-  local value, time = state(keys[i][1])
-  if algorithm == 0 then
-    if value == nil or time == nil or now >= time then
-      value = 0
-      time = now + window
-    end
-    fits[i] = value + cost <= limit
-  else
-    if value == nil or time == nil then
-      value = capacity
-    else
-      value = math.min(capacity, value + math.max(0, now - time) * limit / window)
-    end
-    time = now
-    fits[i] = value + EPSILON >= cost
-  end
-  blocked[i] = 0
-  if threshold > 0 then
-    local untilTime = tonumber(redis.call('GET', keys[i][3]))
-    if untilTime ~= nil and untilTime > now then
-      blocked[i] = untilTime - now
-      fits[i] = false
-    end
-  end
-  values[i] = value
-  times[i] = time
-  if not fits[i] and shadow == 0 then allowed = 0 end
-end
-local out = { allowed }
-for i = 1, count do
-  local c = checks[i]
-  local algorithm, limit, window, capacity, cost, shadow, threshold, penaltyWindow, blockMs =
-    c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
-  local charge = 0
-  if allowed == 1 and fits[i] then charge = cost end
-  local value, time = values[i], times[i]
-  local remaining, resetMs, retryMs
-  if algorithm == 0 then
-    value = value + charge
-    remaining = math.max(0, limit - value)
-    resetMs = time - now
-    retryMs = 0
-    if not fits[i] then retryMs = resetMs end
-  else
-    value = value - charge
-    local msPerUnit = window / limit
-    remaining = math.max(0, math.floor(value + EPSILON))
-    resetMs = math.max(0, math.ceil((capacity - value) * msPerUnit - EPSILON))
-    retryMs = 0
-    if not fits[i] then retryMs = math.max(1, math.ceil((cost - value) * msPerUnit - EPSILON)) end
-  end
-  if charge > 0 then
-    redis.call('SET', keys[i][1], num(value) .. ' ' .. num(time), 'PX', math.max(1, resetMs))
-  end
-  local isSuspended, suspendedNow = 0, 0
-  if blocked[i] > 0 then
-    isSuspended = 1
-    retryMs = blocked[i]
-  elseif allowed == 0 and not fits[i] and shadow == 0 and threshold > 0 then
-    local denials, windowEnd = state(keys[i][2])
-    if denials == nil or windowEnd == nil or now >= windowEnd then
-      denials = 0
-      windowEnd = now + penaltyWindow
-    end
-    denials = denials + 1
-    if denials >= threshold then
-      redis.call('SET', keys[i][3], num(now + blockMs), 'PX', blockMs)
-      redis.call('DEL', keys[i][2])
-      isSuspended, suspendedNow = 1, 1
-      retryMs = blockMs
-    else
-      redis.call('SET', keys[i][2], num(denials) .. ' ' .. num(windowEnd), 'PX', math.max(1, windowEnd - now))
-    end
-  end
-  local fit = 0
-  if fits[i] then fit = 1 end
-  out[#out + 1] = fit
-  out[#out + 1] = remaining
-  out[#out + 1] = resetMs
-  out[#out + 1] = retryMs
-  out[#out + 1] = time
-  out[#out + 1] = isSuspended
-  out[#out + 1] = suspendedNow
-end
-return out
+return replies
 `;
 
 /**
