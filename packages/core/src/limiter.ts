@@ -6,6 +6,7 @@
  */
 
 import { EventEmitter } from 'node:events';
+import { type Charge, chargeOf, penaltyOf } from './charge.js';
 import { ipIdentity } from './client-ip.js';
 import { type Decision, type PolicyOutcome, SKIPPED } from './decision.js';
 import { ConfigurationError, isRequestError } from './errors.js';
@@ -82,16 +83,6 @@ export type OverrideTarget = { readonly apiKey: string } | { readonly id: string
 /** Evaluates one request for a route; synchronous when nothing needs to wait. */
 export type RouteHandler<Req> = (request: Req, facts: RequestFacts) => Decision | Promise<Decision>;
 
-/** One policy to charge for a request (a cost of 0 only reads it). */
-interface Charge {
-  readonly policy: ResolvedPolicy;
-  /** Storage key: `<policy>:<identity>`. */
-  readonly key: string;
-  /** The identity the key belongs to (`h...` or `i...`), for penalties and partition keys. */
-  readonly identity: string;
-  readonly cost: number;
-}
-
 /** How long (ms) a client is asked to wait when the limiter cannot decide (store or resolver failure). */
 const UNAVAILABLE_RETRY_MS = 5_000;
 
@@ -125,7 +116,8 @@ export interface RateLimiterEvents {
 class RequestContext implements RenderContext {
   readonly now: number;
   readonly render: RenderOptions;
-  ipKey = '';
+  /** The client's address as the limiter keys it. */
+  address: Address = UNKNOWN_ADDRESS;
   /** The client's per-IP identity (`i` + address), for keys and penalties. */
   ipIdentity = '';
   tier: string | undefined;
@@ -152,37 +144,74 @@ class RequestContext implements RenderContext {
 interface Address {
   /** `i` + the canonical address or IPv6 prefix; `i?` when there is no usable address. */
   readonly identity: string;
-  /** Storage key of the per-IP policy. */
-  readonly key: string;
   readonly usable: boolean;
+  /** The per-IP policy's charge of one request; `undefined` without a per-IP policy. */
+  readonly charge: Charge | undefined;
+  /** Its suspension penalty (`undefined` when suspension is off). */
+  readonly penalty: Penalty | undefined;
+  /** This address as an anonymous caller (of `anonymousTier`), built on first use. */
+  anonymous: Identity | undefined;
+  /** What its last one-unit request was charged, kept for the next (a client mostly sends one key). */
+  last: Pair | undefined;
 }
+
+/** The charges of a one-unit request (the per-IP policy's first) and their store checks. */
+interface Pair {
+  readonly unit: Charge;
+  readonly charges: readonly Charge[];
+  readonly checks: readonly StoreCheck[];
+}
+
+/** Placeholder until a request's address is known. */
+const UNKNOWN_ADDRESS: Address = {
+  identity: ipIdentityKey('?'),
+  usable: false,
+  charge: undefined,
+  penalty: undefined,
+  anonymous: undefined,
+  last: undefined,
+};
 
 /**
  * Remembers what an address string maps to (validation, IPv4 folding, IPv6 prefix, the
- * storage key), so a client's next requests cost one map lookup instead of a parse and
- * two string concatenations. Bounded: cleared when full, which keeps the work per
- * request constant under a flood of new addresses.
+ * per-IP charge with its storage key and penalty), so a client's next requests cost one
+ * map lookup instead of a parse, four string concatenations and three objects. Bounded:
+ * cleared when full, which keeps the work per request constant under a flood of new
+ * addresses.
  */
 class AddressCache {
   readonly #entries = new Map<string, Address>();
   readonly #subnet: number;
+  readonly #policy: ResolvedPolicy | false;
+  readonly #suspension: ResolvedOptions['suspension'];
   readonly #unknown: Address;
 
-  constructor(ipv6Subnet: number) {
+  constructor(ipv6Subnet: number, policy: ResolvedPolicy | false, suspension: ResolvedOptions['suspension']) {
     this.#subnet = ipv6Subnet;
-    this.#unknown = AddressCache.#make(undefined);
+    this.#policy = policy;
+    this.#suspension = suspension;
+    this.#unknown = this.#make(undefined);
   }
 
-  static #make(ip: string | undefined): Address {
+  #make(ip: string | undefined): Address {
     const identity = ipIdentityKey(ip ?? '?');
-    return { identity, key: storageKey('ip', identity), usable: ip !== undefined };
+    const penalty = penaltyOf(this.#suspension, identity);
+    const policy = this.#policy;
+    return {
+      identity,
+      usable: ip !== undefined,
+      charge: policy === false ? undefined : chargeOf(policy, storageKey('ip', identity), identity, 1, penalty),
+      penalty,
+      anonymous: undefined,
+      last: undefined,
+    };
   }
 
   get(address: string | undefined): Address {
     if (address === undefined) return this.#unknown;
     let entry = this.#entries.get(address);
     if (entry === undefined) {
-      entry = AddressCache.#make(ipIdentity(address, this.#subnet));
+      entry = this.#make(ipIdentity(address, this.#subnet));
       if (this.#entries.size >= 10_000) this.#entries.clear();
       this.#entries.set(address, entry);
     }
@@ -190,51 +219,41 @@ class AddressCache {
   }
 }
 
-function checkFor(charge: Charge, penalty: Penalty | undefined): StoreCheck {
-  const { policy } = charge;
-  return {
-    key: charge.key,
-    algorithm: policy.algorithm,
-    limit: policy.limit,
-    windowMs: policy.windowMs,
-    capacity: policy.capacity,
-    cost: charge.cost,
-    // Always the same fields, so every check has one shape (a hot-path object).
-    shadow: policy.shadow,
-    penalty,
-  };
-}
-
-function outcomesOf(
-  now: number,
-  charges: readonly Charge[],
-  checks: readonly StoreCheck[],
-  result: ConsumeResult,
-): PolicyOutcome[] {
-  const outcomes: PolicyOutcome[] = new Array(charges.length);
-  for (let i = 0; i < charges.length; i++) {
-    const policy = (charges[i] as Charge).policy;
-    const state = result.states[i];
-    if (state === undefined)
-      throw new TypeError(`Store answered ${result.states.length} states for ${charges.length} checks.`);
+function outcomesOf(now: number, charges: readonly Charge[], result: ConsumeResult): PolicyOutcome[] {
+  const count = charges.length;
+  const states = result.states;
+  const outcomes: PolicyOutcome[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const charge = charges[i] as Charge;
+    const policy = charge.policy;
+    const state = states[i];
+    if (state === undefined) throw new TypeError(`Store answered ${states.length} states for ${count} checks.`);
     outcomes[i] = {
       policy: policy.name,
       algorithm: policy.algorithm,
       limit: policy.capacity,
-      windowMs:
-        policy.algorithm === 'fixed-window'
-          ? policy.windowMs
-          : Math.round((policy.capacity * policy.windowMs) / policy.limit),
-      cost: (checks[i] as StoreCheck).cost,
+      windowMs: charge.windowMs,
+      cost: charge.cost,
       allowed: state.allowed,
       remaining: state.remaining,
       resetAt: now + state.resetMs,
       retryAfterMs: state.retryMs,
-      shadow: (checks[i] as StoreCheck).shadow === true,
+      shadow: policy.shadow,
       suspended: state.suspended === true,
     };
   }
   return outcomes;
+}
+
+/** Turns a request's parts into its decision once the store has answered. */
+type Finish = (context: RequestContext, parts: DecisionParts, allowed: boolean) => Decision;
+
+const NO_CHARGES: readonly Charge[] = [];
+
+function checksOf(charges: readonly Charge[]): StoreCheck[] {
+  const checks: StoreCheck[] = new Array(charges.length);
+  for (let i = 0; i < charges.length; i++) checks[i] = (charges[i] as Charge).check;
+  return checks;
 }
 
 /** Brand shared by the ESM and CJS builds, so adapters recognise a limiter from either (see isRateLimiter). */
@@ -261,7 +280,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const resolved = resolveOptions(options);
     this.#options = resolved;
     this.#checks = new RuntimeChecks(resolved.validations, resolved.warn);
-    this.#addresses = new AddressCache(resolved.ipv6Subnet);
+    this.#addresses = new AddressCache(resolved.ipv6Subnet, resolved.ip, resolved.suspension);
     const track = () => {
       this.#timing = this.listenerCount('storeLatency') > 0;
     };
@@ -538,10 +557,17 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const address = this.#addresses.get(facts.ip);
     if (this.#checks.pending) this.#checks.inspect(facts, address.usable);
     const ipIdentityValue = address.identity;
+    context.address = address;
     context.ipIdentity = ipIdentityValue;
-    context.ipKey = address.key;
 
-    const apiKey = readApiKey(facts.headers, options.apiKeyHeader, options.maxApiKeyLength);
+    // A key seen before needs no validation: one lookup by the header's raw value.
+    const header = options.apiKeyHeader;
+    const raw = facts.headers[header];
+    if (typeof raw === 'string' && header !== 'authorization') {
+      const known = this.#cache.getWire(raw, context.now);
+      if (known !== undefined) return this.#withIdentity(context, known, policyName, cost);
+    }
+    const apiKey = readApiKey(facts.headers, header, options.maxApiKeyLength);
     if (apiKey === MALFORMED) {
       return this.#refuse(
         context,
@@ -554,8 +580,14 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       );
     }
     if (apiKey === undefined) {
-      if (options.anonymousTier !== undefined) {
-        return this.#withIdentity(context, identityFor(options.anonymousTier, ipIdentityValue), policyName, cost);
+      const anonymousTier = options.anonymousTier;
+      if (anonymousTier !== undefined) {
+        let anonymous = address.anonymous;
+        if (anonymous === undefined || anonymous.tier !== anonymousTier) {
+          anonymous = identityFor(anonymousTier, ipIdentityValue);
+          address.anonymous = anonymous;
+        }
+        return this.#withIdentity(context, anonymous, policyName, cost);
       }
       return this.#refuse(context, {
         status: 401,
@@ -591,6 +623,18 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     }
     context.tier = identity.tier.name;
     context.identity = identity;
+    // The usual request: one unit of the policy this identity was charged before.
+    const unit = identity.unit;
+    if (cost === 1 && unit !== undefined && unit.policy.name === policyName) {
+      const address = context.address;
+      let last = address.last;
+      if (last?.unit !== unit) {
+        const charges = this.#withIp(context, unit);
+        last = { unit, charges, checks: checksOf(charges) };
+        address.last = last;
+      }
+      return this.#decide(context, last.charges, last.checks, this.#finishCharge);
+    }
     const policy = identity.tier.policies.get(policyName);
     if (policy === undefined) {
       throw new ConfigurationError(`Tier \`${identity.tier.name}\` does not define policy \`${policyName}\`.`);
@@ -622,29 +666,66 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
         `Expected the route's cost to be a non-negative integer, got ${describeValue(cost)}. Throw a RequestError from the cost function to reject bad input.`,
       );
     }
-    const charges: Charge[] = [];
-    if (policy !== false) {
-      const key = identity.keys.get(policy.name) as string;
-      if (cost > policy.capacity && !policy.shadow) {
-        // It could never succeed: reject as bad input, charge the policy nothing, no Retry-After.
-        return this.#refuse(
-          context,
-          {
-            status: 413,
-            code: 'BATCH_TOO_LARGE',
-            message: `This request costs ${cost} but the \`${policy.name}\` limit of your plan allows at most ${policy.capacity} at once. Split it into smaller requests.`,
-            details: { cost, limit: policy.capacity, policy: policy.name },
-          },
-          [{ policy, key, identity: identity.id, cost: 0 }],
-          true,
-        );
-      }
-      charges.push({ policy, key, identity: identity.id, cost });
+    if (policy === false) return this.#consume(context, this.#withIp(context, undefined), this.#finishCharge);
+    const unit = this.#unitCharge(identity, policy);
+    if (cost > policy.capacity && !policy.shadow) {
+      // It could never succeed: reject as bad input, charge the policy nothing, no Retry-After.
+      return this.#refuse(
+        context,
+        {
+          status: 413,
+          code: 'BATCH_TOO_LARGE',
+          message: `This request costs ${cost} but the \`${policy.name}\` limit of your plan allows at most ${policy.capacity} at once. Split it into smaller requests.`,
+          details: { cost, limit: policy.capacity, policy: policy.name },
+        },
+        [chargeOf(policy, unit.key, identity.id, 0, undefined)],
+        true,
+      );
     }
-    return this.#consume(context, charges, (parts, allowed) =>
-      this.#emit(allowed ? allowedDecision(parts, context) : limitedDecision(parts, context)),
-    );
+    const charge =
+      cost === 1
+        ? unit
+        : chargeOf(policy, unit.key, identity.id, cost, identity.penalty === false ? undefined : identity.penalty);
+    return this.#consume(context, this.#withIp(context, charge), this.#finishCharge);
   }
+
+  /** The identity's one-unit charge of `policy`, built on first use and kept with the identity. */
+  #unitCharge(identity: Identity, policy: ResolvedPolicy): Charge {
+    const first = identity.unit;
+    if (first?.policy === policy) return first;
+    const other = identity.units?.get(policy.name);
+    if (other !== undefined) return other;
+    let penalty = identity.penalty;
+    if (penalty === undefined) {
+      penalty = penaltyOf(this.#options.suspension, identity.id) ?? false;
+      identity.penalty = penalty;
+    }
+    const charge = chargeOf(
+      policy,
+      storageKey(policy.name, identity.id),
+      identity.id,
+      1,
+      penalty === false ? undefined : penalty,
+    );
+    if (first === undefined) {
+      identity.unit = charge;
+    } else {
+      identity.units ??= new Map();
+      identity.units.set(policy.name, charge);
+    }
+    return charge;
+  }
+
+  /** The charges of a request: the per-IP policy's one unit (when there is a per-IP policy), then `charge`. */
+  #withIp(context: RequestContext, charge: Charge | undefined): readonly Charge[] {
+    const ip = context.address.charge;
+    if (ip === undefined) return charge === undefined ? NO_CHARGES : [charge];
+    return charge === undefined ? [ip] : [ip, charge];
+  }
+
+  /** An admitted or rate-limited request. */
+  readonly #finishCharge: Finish = (context, parts, allowed) =>
+    this.#emit(allowed ? allowedDecision(parts, context) : limitedDecision(parts, context));
 
   /** A refusal that still counts one request against the per-IP policy (a 429 if that is exhausted). */
   #refuse(
@@ -655,10 +736,12 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       readonly message: string;
       readonly details?: Readonly<Record<string, unknown>> | undefined;
     },
-    extra: readonly Charge[] = [],
+    extra: readonly Charge[] = NO_CHARGES,
     reportExtra = false,
   ): Decision | Promise<Decision> {
-    return this.#consume(context, extra, (parts, allowed) => {
+    const ip = context.address.charge;
+    const charges = ip === undefined ? extra : [ip, ...extra];
+    return this.#consume(context, charges, (_, parts, allowed) => {
       if (allowed) {
         // Once this address has used up its unknown-key budget, the resolver is not asked again until it refills.
         const guesses = parts.outcomes.find((outcome) => outcome.policy === UNKNOWN_KEYS);
@@ -678,7 +761,8 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   #unknownKeyCharges(context: RequestContext): Charge[] {
     const policy = this.#options.unknownKeys;
     if (policy === false) return [];
-    return [{ policy, key: storageKey(UNKNOWN_KEYS, context.ipIdentity), identity: context.ipIdentity, cost: 1 }];
+    const address = context.address;
+    return [chargeOf(policy, storageKey(UNKNOWN_KEYS, address.identity), address.identity, 1, address.penalty)];
   }
 
   #refuseBadInput(context: RequestContext, error: unknown): Decision | Promise<Decision> {
@@ -691,45 +775,52 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     });
   }
 
-  /** Decides the per-IP policy (one request) and the given charges together, in one store call. */
-  #consume(
+  /** Decides the given charges (the per-IP policy's first) together, in one store call. */
+  #consume(context: RequestContext, charges: readonly Charge[], finish: Finish): Decision | Promise<Decision> {
+    if (charges.length === 0) return finish(context, partsOf(context, [], []), true);
+    return this.#decide(context, charges, checksOf(charges), finish);
+  }
+
+  /** {@link RateLimiter.#consume} with the charges' checks at hand. */
+  #decide(
     context: RequestContext,
     charges: readonly Charge[],
-    finish: (parts: DecisionParts, allowed: boolean) => Decision,
+    checks: readonly StoreCheck[],
+    finish: Finish,
   ): Decision | Promise<Decision> {
-    const ipPolicy = this.#options.ip;
-    const all: Charge[] = [];
-    if (ipPolicy !== false) all.push({ policy: ipPolicy, key: context.ipKey, identity: context.ipIdentity, cost: 1 });
-    all.push(...charges);
-    if (all.length === 0) return finish(partsOf(context, [], []), true);
-    const checks = all.map((charge) => checkFor(charge, this.#penaltyFor(charge)));
-    const done = (answer: ConsumeResult) => this.#settled(context, all, checks, answer, finish, answer.allowed);
     let result: ConsumeResult | Promise<ConsumeResult>;
+    const clock = this.#options.storeClock;
+    clock?.pin(context.now);
     try {
       result = this.#guard.consume(checks);
     } catch (error) {
-      return this.#withoutStore(context, all, checks, finish, error);
+      clock?.unpin();
+      return this.#withoutStore(context, charges, checks, finish, error);
     }
+    clock?.unpin();
     if (result instanceof Promise) {
-      return result.then(done, (error: unknown) => this.#withoutStore(context, all, checks, finish, error));
+      return result.then(
+        (answer) => this.#settled(context, charges, answer, finish, answer.allowed),
+        (error: unknown) => this.#withoutStore(context, charges, checks, finish, error),
+      );
     }
-    return done(result);
+    return this.#settled(context, charges, result, finish, result.allowed);
   }
 
   /** Turns the store's answer into parts, reporting suspensions that just began. */
   #settled(
     context: RequestContext,
     charges: readonly Charge[],
-    checks: readonly StoreCheck[],
     answer: ConsumeResult,
-    finish: (parts: DecisionParts, allowed: boolean) => Decision,
+    finish: Finish,
     allowed: boolean,
   ): Decision {
-    const outcomes = outcomesOf(context.now, charges, checks, answer);
-    const decision = finish(partsOf(context, outcomes, charges), allowed);
-    for (let i = 0; i < answer.states.length; i++) {
-      if (!answer.states[i]?.suspendedNow) continue;
-      const state = answer.states[i] as CheckState;
+    const outcomes = outcomesOf(context.now, charges, answer);
+    const decision = finish(context, partsOf(context, outcomes, charges), allowed);
+    const states = answer.states;
+    for (let i = 0; i < states.length; i++) {
+      if (!states[i]?.suspendedNow) continue;
+      const state = states[i] as CheckState;
       const charge = charges[i] as Charge;
       this.emit('suspended', {
         identity: charge.identity,
@@ -741,26 +832,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     return decision;
   }
 
-  /** The suspension penalty for a charge, when suspension is on and the charge can be suspended. */
-  #penaltyFor(charge: Charge): Penalty | undefined {
-    const suspension = this.#options.suspension;
-    if (suspension === false || charge.cost === 0 || charge.policy.shadow) return undefined;
-    return {
-      violationKey: storageKey('violations', charge.identity),
-      blockKey: storageKey('suspended', charge.identity),
-      threshold: suspension.threshold,
-      windowMs: suspension.windowMs,
-      blockMs: suspension.durationMs,
-    };
-  }
-
   /** Reports a decision to listeners (`allowed`, `limited`, `refused`, `shadowLimited`) and returns it. */
   #emit(decision: Decision): Decision {
-    if (decision.allowed) {
-      this.emit('allowed', decision);
-    } else {
-      this.emit(decision.status === 429 ? 'limited' : 'refused', decision);
-    }
+    // Asking first is cheaper than an emit without listeners (which allocates its arguments).
+    const name = decision.allowed ? 'allowed' : decision.status === 429 ? 'limited' : 'refused';
+    if (this.listenerCount(name) !== 0) this.emit(name, decision);
     for (const outcome of decision.policies) {
       if (outcome.shadow && !outcome.allowed) {
         this.emit('shadowLimited', { policy: outcome.policy, decision });
@@ -774,14 +850,14 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     context: RequestContext,
     charges: readonly Charge[],
     checks: readonly StoreCheck[],
-    finish: (parts: DecisionParts, allowed: boolean) => Decision,
+    finish: Finish,
     error: unknown,
   ): Decision {
     const answer = this.#guard.fallback(checks, error);
     if (answer === undefined) return this.#emit(serviceUnavailable(context, this.#guard.retryAfterMs()));
     const mode = this.#guard.mode === 'open' ? 'open' : 'local';
     context.degraded = mode;
-    return this.#settled(context, charges, checks, answer, finish, answer.allowed || mode === 'open');
+    return this.#settled(context, charges, answer, finish, answer.allowed || mode === 'open');
   }
 
   /** The resolver failed: without a tier nothing can be decided; 503, never a 429 (not the client's fault). */

@@ -68,19 +68,21 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   #expires = new Float64Array(0);
   /** Before this time the key is being limited and must not be evicted. */
   #guard = new Float64Array(0);
-  #free = new Int32Array(0);
+  /** First free slot below the high-water mark, or -1; a free slot keeps the next one in `#value`. */
+  #freeHead = -1;
   #freeCount = 0;
   #highWater = 0;
   #hand = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #warnedFull = false;
   // Scratch space for one call (consume is synchronous, so one set per store is enough).
-  readonly #slots: number[] = [];
-  readonly #values: number[] = [];
-  readonly #times: number[] = [];
-  readonly #fits: boolean[] = [];
+  #slots = new Int32Array(4);
+  #values = new Float64Array(4);
+  #times = new Float64Array(4);
+  /** Per check of the current call: 1 when it has room. */
+  #fits = new Uint8Array(4);
   /** Per check of the current call: the rest of its identity's suspension in ms, or -1. */
-  readonly #blocked: number[] = [];
+  #blocked = new Float64Array(4);
   /** Leases by key: lease id -> expiry. Bounded by the live leases (connections) themselves. */
   readonly #leases = new Map<string, Map<string, number>>();
   /** Limit overrides by identity; few, set by operators. */
@@ -113,6 +115,8 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   consume(checks: readonly StoreCheck[]): ConsumeResult {
     const now = this.#now();
     const count = checks.length;
+    if (count > this.#fits.length) this.#growScratch(count);
+    const index = this.#index;
     const slots = this.#slots;
     const values = this.#values;
     const times = this.#times;
@@ -123,19 +127,21 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     // Phase 1: read every policy as of now, charge nothing.
     for (let i = 0; i < count; i++) {
       const check = checks[i] as StoreCheck;
-      const slot = this.#index.get(check.key) ?? -1;
+      const slot = index.get(check.key) ?? -1;
       slots[i] = slot;
       let value: number;
       let time: number;
+      let fit: boolean;
       if (check.algorithm === 'fixed-window') {
-        if (slot < 0 || now >= (this.#time[slot] as number)) {
+        const end = slot < 0 ? 0 : (this.#time[slot] as number);
+        if (slot < 0 || now >= end) {
           value = 0;
           time = now + check.windowMs;
         } else {
           value = this.#value[slot] as number;
-          time = this.#time[slot] as number;
+          time = end;
         }
-        fits[i] = value + check.cost <= check.limit;
+        fit = value + check.cost <= check.limit;
       } else {
         if (slot < 0) {
           value = check.capacity;
@@ -144,20 +150,23 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
           value = Math.min(check.capacity, (this.#value[slot] as number) + (elapsed * check.limit) / check.windowMs);
         }
         time = now;
-        fits[i] = value + EPSILON >= check.cost;
+        fit = value + EPSILON >= check.cost;
       }
       values[i] = value;
       times[i] = time;
-      blocked[i] = check.penalty === undefined ? -1 : this.#suspendedFor(check.penalty.blockKey, now);
-      if ((blocked[i] as number) > 0) fits[i] = false;
-      if (!fits[i] && !check.shadow) allowed = false;
+      const penalty = check.penalty;
+      const suspendedMs = penalty === undefined ? -1 : this.#suspendedFor(penalty.blockKey, now);
+      blocked[i] = suspendedMs;
+      if (suspendedMs > 0) fit = false;
+      fits[i] = fit ? 1 : 0;
+      if (!fit && !check.shadow) allowed = false;
     }
 
     // Phase 2: charge all or nothing, and describe each policy.
     const states: CheckState[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const check = checks[i] as StoreCheck;
-      const fit = fits[i] === true;
+      const fit = fits[i] === 1;
       const charge = allowed && fit ? check.cost : 0;
       let value = values[i] as number;
       const time = times[i] as number;
@@ -218,6 +227,18 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
 
     this.#sweep(SWEEP_PER_CALL, now);
     return { allowed, states };
+  }
+
+  /** Makes the per-call scratch space hold `count` checks. */
+  #growScratch(count: number): void {
+    const size = Math.max(count, this.#fits.length * 2);
+    const slots = new Int32Array(size);
+    slots.set(this.#slots);
+    this.#slots = slots;
+    this.#values = new Float64Array(size);
+    this.#times = new Float64Array(size);
+    this.#fits = new Uint8Array(size);
+    this.#blocked = new Float64Array(size);
   }
 
   listSuspensions(): Suspension[] {
@@ -317,6 +338,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     if (key === undefined) {
       this.#index.clear();
       this.#keys = [];
+      this.#freeHead = -1;
       this.#freeCount = 0;
       this.#highWater = 0;
       this.#hand = 0;
@@ -391,14 +413,18 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     this.#index.delete(key);
     this.#keys[slot] = undefined;
     this.#guard[slot] = 0;
-    this.#free[this.#freeCount++] = slot;
+    this.#value[slot] = this.#freeHead;
+    this.#freeHead = slot;
+    this.#freeCount++;
   }
 
   /** Finds a slot for a new key; -1 when the store is full of keys that must be kept. */
   #allocate(key: string, now: number, busyCount: number): number {
     let slot = -1;
     if (this.#freeCount > 0) {
-      slot = this.#free[--this.#freeCount] as number;
+      slot = this.#freeHead;
+      this.#freeHead = this.#value[slot] as number;
+      this.#freeCount--;
     } else if (this.#highWater < this.#maxKeys) {
       if (this.#highWater === this.#value.length) {
         this.#resize(Math.min(this.#maxKeys, this.#value.length * 2));
@@ -460,9 +486,6 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     this.#time = grow(this.#time);
     this.#expires = grow(this.#expires);
     this.#guard = grow(this.#guard);
-    const free = new Int32Array(slots);
-    free.set(this.#free.subarray(0, Math.min(this.#freeCount, slots)));
-    this.#free = free;
   }
 }
 

@@ -129,18 +129,48 @@ export interface DecisionParts {
   readonly limits?: ResolvedTier | undefined;
 }
 
+/**
+ * The last number rendered by {@link text} for each slot: a limit and a reset second
+ * repeat from one request to the next, so their strings are kept rather than rebuilt.
+ */
+const lastNumbers = [Number.NaN, Number.NaN];
+const lastTexts = ['', ''];
+
+/** `String(value)`, remembered for the next call with the same value in the same slot. */
+function text(slot: 0 | 1, value: number): string {
+  if (lastNumbers[slot] !== value) {
+    lastNumbers[slot] = value;
+    lastTexts[slot] = String(value);
+  }
+  return lastTexts[slot] as string;
+}
+
 function limitHeaders(
   parts: DecisionParts,
   reported: PolicyOutcome | undefined,
   context: RenderContext,
 ): Record<string, string> {
+  const { render } = context;
+  if (
+    reported !== undefined &&
+    render.legacyHeaders &&
+    render.standardHeaders === undefined &&
+    parts.degraded === undefined &&
+    !anyShadowDenied(parts.outcomes)
+  ) {
+    // The usual case, as one literal (one allocation, one hidden class).
+    return {
+      'X-RateLimit-Limit': text(0, reported.limit),
+      'X-RateLimit-Remaining': String(reported.remaining),
+      'X-RateLimit-Reset': text(1, Math.ceil(reported.resetAt / 1000)),
+    };
+  }
   const headers: Record<string, string> = {};
   if (reported !== undefined) {
-    const { render } = context;
     if (render.legacyHeaders) {
-      headers['X-RateLimit-Limit'] = String(reported.limit);
+      headers['X-RateLimit-Limit'] = text(0, reported.limit);
       headers['X-RateLimit-Remaining'] = String(reported.remaining);
-      headers['X-RateLimit-Reset'] = String(Math.ceil(reported.resetAt / 1000));
+      headers['X-RateLimit-Reset'] = text(1, Math.ceil(reported.resetAt / 1000));
     }
     if (render.standardHeaders !== undefined) {
       const enforced: PolicyOutcome[] = [];
@@ -161,6 +191,14 @@ function limitHeaders(
   if (shadowed !== undefined) headers['X-RateLimit-Shadow'] = shadowed;
   if (parts.degraded !== undefined) headers['X-RateLimit-Degraded'] = parts.degraded;
   return headers;
+}
+
+function anyShadowDenied(outcomes: readonly PolicyOutcome[]): boolean {
+  for (let i = 0; i < outcomes.length; i++) {
+    const outcome = outcomes[i] as PolicyOutcome;
+    if (outcome.shadow && !outcome.allowed) return true;
+  }
+  return false;
 }
 
 function decision(

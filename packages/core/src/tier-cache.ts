@@ -6,10 +6,11 @@
  * The cache is keyed by the raw key in process memory only; what leaves the process
  * (storage keys) is the hashed identity computed here, once per miss.
  */
+import type { Charge } from './charge.js';
 import { ConfigurationError } from './errors.js';
-import { hashedIdentity, storageKey } from './identity.js';
+import { hashedIdentity, readApiKey } from './identity.js';
 import type { TierResolution } from './options.js';
-import type { StoredOverride } from './store.js';
+import type { Penalty, StoredOverride } from './store.js';
 import type { TierOverrides } from './tiers.js';
 import { assertTierStorable, type ResolvedOptions, type ResolvedTier, resolveTier } from './validate-options.js';
 
@@ -18,8 +19,15 @@ export interface Identity {
   /** Storage identity: `h` + hashed key or account id, or `i` + IP identity. Never a raw key. */
   readonly id: string;
   readonly tier: ResolvedTier;
-  /** Storage key of each policy of the tier for this identity. */
-  readonly keys: ReadonlyMap<string, string>;
+  /**
+   * The one-unit charge (storage key, store check) of the first policy this identity was
+   * charged on, built on first use; most identities only ever use one policy.
+   */
+  unit: Charge | undefined;
+  /** One-unit charges of its other policies, by policy name, built on first use. */
+  units: Map<string, Charge> | undefined;
+  /** Its suspension penalty, built with its first charge: `false` when suspension is off, `undefined` until then. */
+  penalty: Penalty | false | undefined;
   /** When an operator's override in `tier` lapses (ms since the epoch); `base` applies from then. */
   readonly overrideUntil?: number;
   /** This identity without the override. */
@@ -32,12 +40,12 @@ export type OverrideLookup = (identity: string) => Promise<StoredOverride | unde
 interface Entry {
   identity: Identity | null;
   readonly expiresAt: number;
+  /** The key is one a request could carry (see {@link isWireKey}), so a request may use this entry unvalidated. */
+  readonly wire: boolean;
 }
 
 export function identityFor(tier: ResolvedTier, identity: string): Identity {
-  const keys = new Map<string, string>();
-  for (const policy of tier.policies.keys()) keys.set(policy, storageKey(policy, identity));
-  return { id: identity, tier, keys };
+  return { id: identity, tier, unit: undefined, units: undefined, penalty: undefined };
 }
 
 export class TierCache {
@@ -57,10 +65,26 @@ export class TierCache {
     this.#entries.clear();
   }
 
+  /**
+   * The cached identity for a raw header value taken as the key itself (any header but
+   * `authorization`), or `undefined` when it is not cached as a key a request could carry:
+   * then the caller validates it and asks {@link TierCache.get}. Saves validating the key
+   * of every request when it has been seen before.
+   */
+  getWire(raw: string, now: number): Identity | null | undefined {
+    const entry = this.#entries.get(raw);
+    if (entry === undefined || !entry.wire) return undefined;
+    return this.#live(raw, entry, now);
+  }
+
   /** The cached identity (or `null` for a known-unknown key); `undefined` when not cached. */
   get(apiKey: string, now: number): Identity | null | undefined {
     const entry = this.#entries.get(apiKey);
     if (entry === undefined) return undefined;
+    return this.#live(apiKey, entry, now);
+  }
+
+  #live(apiKey: string, entry: Entry, now: number): Identity | null | undefined {
     if (now >= entry.expiresAt) {
       this.#entries.delete(apiKey);
       return undefined;
@@ -110,7 +134,11 @@ export class TierCache {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) this.#entries.delete(oldest.value);
     }
-    this.#entries.set(apiKey, { identity, expiresAt: this.#options.now() + ttl });
+    this.#entries.set(apiKey, {
+      identity,
+      expiresAt: this.#options.now() + ttl,
+      wire: isWireKey(apiKey, this.#options.maxApiKeyLength),
+    });
   }
 
   #withOverride(identity: Identity, override: StoredOverride): Identity {
@@ -150,6 +178,11 @@ export class TierCache {
     const identity = answer.id === undefined ? hashedIdentity('key', apiKey) : hashedIdentity('id', answer.id);
     return identityFor(tier, identity);
   }
+}
+
+/** True when `key` is what {@link readApiKey} returns for a header holding exactly `key`. */
+function isWireKey(key: string, maxLength: number): boolean {
+  return readApiKey({ key }, 'key', maxLength) === key;
 }
 
 /** A tier with per-customer limits merged over it, validated like configuration. */

@@ -3,6 +3,7 @@
  * Every mistake throws a ConfigurationError naming the option path, the value and what
  * was expected; nothing is silently replaced.
  */
+import { PinnableClock } from './clock.js';
 import { ConfigurationError } from './errors.js';
 import { memoryStore } from './memory-store.js';
 import type { RateLimiterOptions, TierResolver, Warning } from './options.js';
@@ -66,6 +67,8 @@ export interface ResolvedOptions {
   readonly unknownKeys: ResolvedPolicy | false;
   readonly suspension: { readonly threshold: number; readonly windowMs: number; readonly durationMs: number } | false;
   readonly now: () => number;
+  /** The clock of the default memory store when the limiter made it (`store` not given), else `undefined`. */
+  readonly storeClock: PinnableClock | undefined;
   readonly warn: (warning: Warning) => void;
 }
 
@@ -140,8 +143,13 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
     onWarning(warning);
   };
 
+  const storeClock = options.store === undefined ? new PinnableClock(now) : undefined;
   const store =
-    options.store ?? memoryStore({ now, onFull: (message) => warn({ code: 'TL_MEMORY_STORE_FULL', message }) });
+    options.store ??
+    memoryStore({
+      now: (storeClock as PinnableClock).now,
+      onFull: (message) => warn({ code: 'TL_MEMORY_STORE_FULL', message }),
+    });
   if (typeof (store as Partial<Store>)?.consume !== 'function') {
     invalid('store', 'a store (an object with a `consume` method, such as `memoryStore()`)', store);
   }
@@ -177,6 +185,7 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
     unknownKeys,
     suspension: resolveSuspension(options.suspension),
     now,
+    storeClock,
     warn,
   };
 }
