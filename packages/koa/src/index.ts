@@ -11,7 +11,7 @@ import {
   type RateLimiterOptions,
   type RouteOptions,
 } from '@tierlimit/core';
-import type { Context, Middleware, Next } from 'koa';
+import type { Context, Middleware, Next, ParameterizedContext } from 'koa';
 
 export type { Decision, RateLimiterOptions, RouteOptions } from '@tierlimit/core';
 export { batchSize, createRateLimiter, defaultTiers, memoryStore, RateLimiter, RequestError } from '@tierlimit/core';
@@ -36,19 +36,33 @@ export function rateLimit(
 ): Middleware<RateLimitState> {
   const instance = isRateLimiter(limiter) ? limiter : new RateLimiter(limiter);
   const handle = instance.handler<Context>(route);
-  return async function tierlimit(ctx, next: Next) {
+  // Not an async function: when the core answers synchronously (the memory store, a
+  // cached tier) the request goes on to `next` in the same tick, without a promise of
+  // its own and the microtask turns an `await` costs. koa-compose accepts any return value.
+  return function tierlimit(ctx, next: Next): Promise<unknown> | undefined {
     // Koa trusts every proxy when `proxy` is on without `maxIpsCount` (the client picks its address).
     const trustProxy = ctx.app.proxy ? (ctx.app.maxIpsCount > 0 ? 'some' : 'all') : 'none';
-    const decision = await handle(ctx as unknown as Context, { ip: ctx.ip, headers: ctx.headers, trustProxy });
-    ctx.state.rateLimit = decision;
-    ctx.set(decision.headers);
-    if (decision.allowed) return next();
-    ctx.status = decision.status;
-    ctx.body = decision.body;
-    // Koa 2 resets the type to JSON when the body is an object; keep problem+json if asked for.
-    const type = decision.headers['Content-Type'];
-    if (type !== undefined) ctx.type = type;
+    const result = handle(ctx as unknown as Context, { ip: ctx.ip, headers: ctx.headers, trustProxy });
+    if (result instanceof Promise) return result.then((decision) => apply(ctx, next, decision));
+    return apply(ctx, next, result);
   };
+}
+
+/** Puts a decision on the wire; the route runs only when it is allowed. */
+function apply(
+  ctx: ParameterizedContext<RateLimitState>,
+  next: Next,
+  decision: Decision,
+): Promise<unknown> | undefined {
+  ctx.state.rateLimit = decision;
+  ctx.set(decision.headers);
+  if (decision.allowed) return next();
+  ctx.status = decision.status;
+  ctx.body = decision.body;
+  // Koa 2 resets the type to JSON when the body is an object; keep problem+json if asked for.
+  const type = decision.headers['Content-Type'];
+  if (type !== undefined) ctx.type = type;
+  return undefined;
 }
 
 /**
