@@ -66,6 +66,9 @@ describeWithRedis('decisions batched into one script call', () => {
   });
 
   test('requests of different keys and costs in one batch are each decided on their own', async () => {
+    // Resolve the keys' tiers first (a new key's override is read from Redis, on its own).
+    for (const key of ['key-b', 'key-c', 'key-d'])
+      await limiter.check({ ip: '192.0.2.2', headers: { 'x-api-key': key } });
     sent = 0;
     const ask = async (key: string, cost: number): Promise<Decision> =>
       limiter.check({ ip: '192.0.2.2', headers: { 'x-api-key': key } }, { policy: 'events', cost });

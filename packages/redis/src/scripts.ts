@@ -147,21 +147,32 @@ local function decide(checks, keys)
   end
   return table.concat(out, ' ')
 end
-local replies = {}
-local at = 1
-for d = 2, #ARGV do
-  local checks, keys = {}, {}
-  for spec in string.gmatch(ARGV[d], '[^,]+') do
+-- The decisions of a batch mostly share one spec (the same tier, one unit each): parse
+-- each distinct spec once (string parsing is the dearest part of a call).
+local parsed = {}
+local function parse(arg)
+  local checks = {}
+  for spec in string.gmatch(arg, '[^,]+') do
     local c = {}
     for field in string.gmatch(spec, '%S+') do c[#c + 1] = tonumber(field) end
     checks[#checks + 1] = c
+  end
+  parsed[arg] = checks
+  return checks
+end
+local replies = {}
+local at = 1
+for d = 2, #ARGV do
+  local checks = parsed[ARGV[d]] or parse(ARGV[d])
+  local keys = {}
+  for i = 1, #checks do
     local k = { KEYS[at] }
     at = at + 1
-    if c[7] > 0 then
+    if checks[i][7] > 0 then
       k[2], k[3] = KEYS[at], KEYS[at + 1]
       at = at + 2
     end
-    keys[#keys + 1] = k
+    keys[i] = k
   end
   replies[#replies + 1] = decide(checks, keys)
 end
