@@ -182,13 +182,23 @@ function updateReadme(section) {
   let next;
   if (start >= 0) {
     const end = text.indexOf('\n## ', start + 1);
-    next = `${text.slice(0, start + 1)}${section}${end >= 0 ? text.slice(end + 1) : ''}`;
+    next = `${text.slice(0, start + 1)}${section}${end >= 0 ? `\n${text.slice(end + 1)}` : ''}`;
   } else {
     const development = text.indexOf('\n## Development\n');
     if (development < 0) throw new Error('README.md has no "## Development" section to put the benchmarks before.');
     next = `${text.slice(0, development + 1)}${section}\n${text.slice(development + 1)}`;
   }
   writeFileSync(path, next);
+  // The repository's formatter aligns Markdown tables; the lint step checks README.md.
+  const formatted = spawnSync(
+    process.execPath,
+    [join(root, 'scripts/pnpm.mjs'), 'exec', 'biome', 'format', '--write', path],
+    {
+      cwd: root,
+      stdio: 'ignore',
+    },
+  );
+  if (formatted.status !== 0) console.error('could not format README.md with biome; run `npm run format`.');
 }
 
 function newestProfile(dir, since) {
