@@ -44,30 +44,37 @@ end
  */
 export const CONSUME = `${NOW}
 local EPSILON = 1e-9
+local call, format, floor, match, tonumber = redis.call, string.format, math.floor, string.match, tonumber
 local function num(x)
-  if x == math.floor(x) then return string.format('%d', x) end
-  return string.format('%.17g', x)
+  if x == floor(x) then return format('%d', x) end
+  return format('%.17g', x)
 end
 local function state(key)
-  local raw = redis.call('GET', key)
+  local raw = call('GET', key)
   if not raw then return nil, nil end
-  local v, t = string.match(raw, '^(%S+) (%S+)$')
+  local v, t = match(raw, '^(%S+) (%S+)$')
   return tonumber(v), tonumber(t)
 end
-local function decide(checks, keys)
+-- Scratch space reused by every decision of the call (no tables per decision).
+local values, times, fits, blocked, at, out = {}, {}, {}, {}, {}, {}
+-- Decides the checks of one request, whose keys start at KEYS[first]; returns its reply
+-- string and the index of the next request's first key.
+local function decide(checks, first)
   local count = #checks
-  local values, times, fits, blocked = {}, {}, {}, {}
   local allowed = 1
+  local k = first
   for i = 1, count do
     local c = checks[i]
     local algorithm, limit, window, capacity, cost, shadow, threshold = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
-    local value, time = state(keys[i][1])
+    at[i] = k
+    local value, time = state(KEYS[k])
+    local fit
     if algorithm == 0 then
       if value == nil or time == nil or now >= time then
         value = 0
         time = now + window
       end
-      fits[i] = value + cost <= limit
+      fit = value + cost <= limit
     else
       if value == nil or time == nil then
         value = capacity
@@ -75,27 +82,31 @@ local function decide(checks, keys)
         value = math.min(capacity, value + math.max(0, now - time) * limit / window)
       end
       time = now
-      fits[i] = value + EPSILON >= cost
+      fit = value + EPSILON >= cost
     end
     blocked[i] = 0
     if threshold > 0 then
-      local untilTime = tonumber(redis.call('GET', keys[i][3]))
+      local untilTime = tonumber(call('GET', KEYS[k + 2]))
       if untilTime ~= nil and untilTime > now then
         blocked[i] = untilTime - now
-        fits[i] = false
+        fit = false
       end
+      k = k + 3
+    else
+      k = k + 1
     end
-    values[i] = value
-    times[i] = time
-    if not fits[i] and shadow == 0 then allowed = 0 end
+    values[i], times[i], fits[i] = value, time, fit
+    if not fit and shadow == 0 then allowed = 0 end
   end
-  local out = { allowed }
+  local n = 1
+  out[1] = allowed
   for i = 1, count do
     local c = checks[i]
-    local algorithm, limit, window, capacity, cost, shadow, threshold, penaltyWindow, blockMs =
-      c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
+    local algorithm, limit, window, capacity, cost, shadow, threshold = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+    local fit = fits[i]
+    local key = KEYS[at[i]]
     local charge = 0
-    if allowed == 1 and fits[i] then charge = cost end
+    if allowed == 1 and fit then charge = cost end
     local value, time = values[i], times[i]
     local remaining, resetMs, retryMs
     if algorithm == 0 then
@@ -103,49 +114,47 @@ local function decide(checks, keys)
       remaining = math.max(0, limit - value)
       resetMs = time - now
       retryMs = 0
-      if not fits[i] then retryMs = resetMs end
+      if not fit then retryMs = resetMs end
     else
       value = value - charge
       local msPerUnit = window / limit
-      remaining = math.max(0, math.floor(value + EPSILON))
+      remaining = math.max(0, floor(value + EPSILON))
       resetMs = math.max(0, math.ceil((capacity - value) * msPerUnit - EPSILON))
       retryMs = 0
-      if not fits[i] then retryMs = math.max(1, math.ceil((cost - value) * msPerUnit - EPSILON)) end
+      if not fit then retryMs = math.max(1, math.ceil((cost - value) * msPerUnit - EPSILON)) end
     end
     if charge > 0 then
-      redis.call('SET', keys[i][1], num(value) .. ' ' .. num(time), 'PX', math.max(1, resetMs))
+      call('SET', key, num(value) .. ' ' .. num(time), 'PX', math.max(1, resetMs))
     end
     local isSuspended, suspendedNow = 0, 0
     if blocked[i] > 0 then
       isSuspended = 1
       retryMs = blocked[i]
-    elseif allowed == 0 and not fits[i] and shadow == 0 and threshold > 0 then
-      local denials, windowEnd = state(keys[i][2])
+    elseif allowed == 0 and not fit and shadow == 0 and threshold > 0 then
+      local violations, suspended = KEYS[at[i] + 1], KEYS[at[i] + 2]
+      local denials, windowEnd = state(violations)
       if denials == nil or windowEnd == nil or now >= windowEnd then
         denials = 0
-        windowEnd = now + penaltyWindow
+        windowEnd = now + c[8]
       end
       denials = denials + 1
       if denials >= threshold then
-        redis.call('SET', keys[i][3], num(now + blockMs), 'PX', blockMs)
-        redis.call('DEL', keys[i][2])
+        call('SET', suspended, num(now + c[9]), 'PX', c[9])
+        call('DEL', violations)
         isSuspended, suspendedNow = 1, 1
-        retryMs = blockMs
+        retryMs = c[9]
       else
-        redis.call('SET', keys[i][2], num(denials) .. ' ' .. num(windowEnd), 'PX', math.max(1, windowEnd - now))
+        call('SET', violations, num(denials) .. ' ' .. num(windowEnd), 'PX', math.max(1, windowEnd - now))
       end
     end
-    local fit = 0
-    if fits[i] then fit = 1 end
-    out[#out + 1] = fit
-    out[#out + 1] = num(remaining)
-    out[#out + 1] = num(resetMs)
-    out[#out + 1] = num(retryMs)
-    out[#out + 1] = num(time)
-    out[#out + 1] = isSuspended
-    out[#out + 1] = suspendedNow
+    local fitField = 0
+    if fit then fitField = 1 end
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4] = fitField, num(remaining), num(resetMs), num(retryMs)
+    out[n + 5], out[n + 6], out[n + 7] = num(time), isSuspended, suspendedNow
+    n = n + 7
   end
-  return table.concat(out, ' ')
+  for i = #out, n + 1, -1 do out[i] = nil end
+  return table.concat(out, ' '), k
 end
 -- The decisions of a batch mostly share one spec (the same tier, one unit each): parse
 -- each distinct spec once (string parsing is the dearest part of a call).
@@ -161,20 +170,10 @@ local function parse(arg)
   return checks
 end
 local replies = {}
-local at = 1
+local first = 1
 for d = 2, #ARGV do
   local checks = parsed[ARGV[d]] or parse(ARGV[d])
-  local keys = {}
-  for i = 1, #checks do
-    local k = { KEYS[at] }
-    at = at + 1
-    if checks[i][7] > 0 then
-      k[2], k[3] = KEYS[at], KEYS[at + 1]
-      at = at + 2
-    end
-    keys[i] = k
-  end
-  replies[#replies + 1] = decide(checks, keys)
+  replies[d - 1], first = decide(checks, first)
 end
 return replies
 `;
