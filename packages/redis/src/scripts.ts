@@ -37,7 +37,8 @@ end
  * encoded by the client and parsed by the server.)
  *
  * A policy's state is a string "<v> <t>" written with SET ... PX, one command for the
- * value and its TTL.
+ * value and its TTL (KEEPTTL when a fixed window's count grows within the same window,
+ * whose key already expires at the window's end).
  *
  * Returns one string per decision: allowed, then per check: fits, remaining, resetMs,
  * retryMs, windowEnd, suspended, suspendedNow; space-separated.
@@ -56,7 +57,7 @@ local function state(key)
   return tonumber(v), tonumber(t)
 end
 -- Scratch space reused by every decision of the call (no tables per decision).
-local values, times, fits, blocked, at, out = {}, {}, {}, {}, {}, {}
+local values, times, fits, blocked, at, out, fresh = {}, {}, {}, {}, {}, {}, {}
 -- Decides the checks of one request, whose keys start at KEYS[first]; returns its reply
 -- string and the index of the next request's first key.
 local function decide(checks, first)
@@ -69,10 +70,13 @@ local function decide(checks, first)
     at[i] = k
     local value, time = state(KEYS[k])
     local fit
+    fresh[i] = true
     if algorithm == 0 then
       if value == nil or time == nil or now >= time then
         value = 0
         time = now + window
+      else
+        fresh[i] = false
       end
       fit = value + cost <= limit
     else
@@ -124,7 +128,12 @@ local function decide(checks, first)
       if not fit then retryMs = math.max(1, math.ceil((cost - value) * msPerUnit - EPSILON)) end
     end
     if charge > 0 then
-      call('SET', key, num(value) .. ' ' .. num(time), 'PX', math.max(1, resetMs))
+      if fresh[i] then
+        call('SET', key, num(value) .. ' ' .. num(time), 'PX', math.max(1, resetMs))
+      else
+        -- The same window: its key already expires at the window's end.
+        call('SET', key, num(value) .. ' ' .. num(time), 'KEEPTTL')
+      end
     end
     local isSuspended, suspendedNow = 0, 0
     if blocked[i] > 0 then
