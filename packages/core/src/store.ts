@@ -89,7 +89,8 @@ export interface Store {
   /**
    * Check every policy of one request and, only if all have room, charge each its cost.
    * May answer synchronously (the memory store does) or with a promise. A failure is an
-   * exception or rejection, never a denied result.
+   * exception or rejection, never a denied result. The checks are shared between requests
+   * (the limiter reuses each identity's usual check): never modify them.
    */
   consume(checks: readonly StoreCheck[]): ConsumeResult | Promise<ConsumeResult>;
   /** Release timers and connections. */
