@@ -33,13 +33,50 @@ describe('RateLimiter', () => {
   });
 
   test('answers synchronously once the tier is cached and the store is in memory', async () => {
-    const l = limiter();
+    const l = limiter({ resolveTier: async (key) => (key === 'k-free' ? 'free' : null) });
     const first = l.check(facts('k-free'));
     expect(first).toBeInstanceOf(Promise);
     expect((await first).remaining).toBe(99);
     const second = l.check(facts('k-free'));
     expect(second).not.toBeInstanceOf(Promise);
     expect((second as Decision).remaining).toBe(98);
+  });
+
+  test('a synchronous resolver on the memory store answers a new key synchronously too', () => {
+    const l = limiter();
+    const known = l.check(facts('k-pro'));
+    expect(known).not.toBeInstanceOf(Promise);
+    expect((known as Decision).status).toBe(200);
+    const unknown = l.check(facts('k-nope'));
+    expect(unknown).not.toBeInstanceOf(Promise);
+    expect((unknown as Decision).status).toBe(401);
+  });
+
+  test('a synchronous resolver that throws is a 503, not an exception', async () => {
+    const l = limiter({
+      resolveTier: () => {
+        throw new Error('key table unavailable');
+      },
+    });
+    const decision = await l.check(facts('k-free'));
+    expect(decision.status).toBe(503);
+  });
+
+  test('a full resolver cache drops its oldest tenth and keeps the rest', () => {
+    const asked: string[] = [];
+    const l = limiter({
+      resolverCacheSize: 20,
+      ip: false,
+      resolveTier: (key) => {
+        asked.push(key);
+        return 'pro';
+      },
+    });
+    for (let i = 1; i <= 21; i++) l.check(facts(`key-${i}`));
+    asked.length = 0;
+    // The 21st answer evicted two (a tenth of 20): key-1 and key-2 are asked again, key-3 is not.
+    for (const key of ['key-3', 'key-21', 'key-1', 'key-2']) l.check(facts(key));
+    expect(asked).toEqual(['key-1', 'key-2']);
   });
 
   test('concurrent misses for one key share one resolver call; answers are cached for resolverCacheMs', async () => {

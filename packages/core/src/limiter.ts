@@ -466,26 +466,41 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   /**
    * An identity's override, read when its key is resolved. Bounded like every store call
    * (`storeFaults.timeoutMs`) and skipped while the store is failing: a missing override
-   * only means the tier's own limits apply for a while.
+   * only means the tier's own limits apply for a while. A synchronous store (the memory
+   * store) answers at once, with no timer.
    */
-  async #lookupOverride(identity: string): Promise<StoredOverride | undefined> {
+  #lookupOverride(identity: string): StoredOverride | undefined | Promise<StoredOverride | undefined> {
     if (this.#guard.degraded) return undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let found: StoredOverride | undefined | Promise<StoredOverride | undefined>;
     try {
-      const timeout = new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), this.#options.faults.timeoutMs);
-      });
-      return await Promise.race([Promise.resolve(this.#admin.getOverride(identity)), timeout]);
+      found = this.#admin.getOverride(identity);
     } catch (error) {
-      this.#options.warn({
-        code: 'TL_OVERRIDE_LOOKUP_FAILED',
-        message: 'could not read limit overrides; using the tier',
-        error,
-      });
-      return undefined;
-    } finally {
-      clearTimeout(timer);
+      return this.#overrideLookupFailed(error);
     }
+    if (typeof (found as { then?: unknown } | undefined)?.then !== 'function') return found;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.#options.faults.timeoutMs);
+    });
+    return Promise.race([Promise.resolve(found), timeout]).then(
+      (override) => {
+        clearTimeout(timer);
+        return override;
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        return this.#overrideLookupFailed(error);
+      },
+    );
+  }
+
+  #overrideLookupFailed(error: unknown): undefined {
+    this.#options.warn({
+      code: 'TL_OVERRIDE_LOOKUP_FAILED',
+      message: 'could not read limit overrides; using the tier',
+      error,
+    });
+    return undefined;
   }
 
   /** The hashed identity an API key (as resolved) or an account id is counted under. */
@@ -602,7 +617,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       // without asking the resolver, so guessing keys cannot load the user's database.
       return this.#withIdentity(context, null, policyName, cost);
     }
-    return this.#cache.load(apiKey).then(
+    const loaded = this.#cache.load(apiKey);
+    if (!(loaded instanceof Promise)) return this.#withIdentity(context, loaded, policyName, cost);
+    return loaded.then(
       (identity) => this.#withIdentity(context, identity, policyName, cost),
       (error: unknown) => this.#resolverFailed(context, error),
     );

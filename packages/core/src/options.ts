@@ -55,7 +55,7 @@ export interface RateLimiterOptions {
    * guessed key would be per-key state an attacker controls).
    */
   readonly resolverNegativeCacheMs?: number;
-  /** Most resolver answers kept at once (oldest dropped first). Default `10_000`. */
+  /** Most resolver answers kept at once; when full, the oldest tenth is dropped. Default `10_000`. */
   readonly resolverCacheSize?: number;
   /**
    * Tier for requests without an API key, limited per client IP (IPv6 per subnet). When
