@@ -5,20 +5,9 @@
  * INFO cpu (the server's own CPU time).
  */
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort } from '../../scripts/free-port.mjs';
 import { stop, track } from './processes.mjs';
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export function redisInstalled() {
   try {

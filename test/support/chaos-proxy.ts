@@ -6,6 +6,7 @@
  */
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from './random';
 
 export interface ChaosOptions {
   /** Fraction of requests answered 503 by the proxy. */
@@ -24,24 +25,12 @@ export interface ChaosStats {
   droppedAfter: number;
 }
 
-/** A small deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 export async function startChaosProxy(
   upstream: string,
   options: ChaosOptions,
 ): Promise<{ url: string; stats: ChaosStats; close(): Promise<void> }> {
   const target = new URL(upstream);
-  const next = random(options.seed);
+  const next = seededRandom(options.seed);
   const stats: ChaosStats = { forwarded: 0, unavailable: 0, droppedBefore: 0, droppedAfter: 0 };
   const server: Server = createServer((req, res) => {
     const roll = next();

@@ -160,15 +160,18 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
 
   consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
     const keys: string[][] = [];
-    const groups = new Map<string, Group>();
+    // Only a cluster needs the checks grouped by identity (one hash slot each).
+    const groups = this.#client instanceof Cluster ? new Map<string, Group>() : undefined;
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as StoreCheck;
       const { key, identity } = redisKey(this.#prefix, check.key);
+      const { penalty } = check;
       const checkKeys =
-        check.penalty === undefined
+        penalty === undefined
           ? [key]
-          : [key, `${this.#prefix}{${identity}}:violations`, `${this.#prefix}{${identity}}:suspended`];
+          : [key, redisKey(this.#prefix, penalty.violationKey).key, redisKey(this.#prefix, penalty.blockKey).key];
       keys.push(checkKeys);
+      if (groups === undefined) continue;
       let group = groups.get(identity);
       if (group === undefined) {
         group = { indexes: [], keys: [] };
@@ -179,7 +182,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     }
     // One Redis: one script call for all keys. A cluster: keys of one identity share a slot;
     // several identities need one call each, refunded if a later one is denied.
-    if (!(this.#client instanceof Cluster) || groups.size === 1) return this.#run(keys, checks, false);
+    if (groups === undefined || groups.size === 1) return this.#run(keys, checks, false);
     return this.#acrossSlots([...groups.values()], checks);
   }
 

@@ -103,14 +103,4 @@ export class VirtualTime {
   }
 }
 
-/** A seeded pseudo-random source in [0, 1) (mulberry32), for jitter that is random-looking yet repeatable. */
-export function seededRandom(seed = 42): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom } from '../../support/random';
