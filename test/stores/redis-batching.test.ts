@@ -79,6 +79,26 @@ describeWithRedis('decisions batched into one script call', () => {
     expect(decisions[3]?.headers['X-RateLimit-Remaining']).toBe('10');
   });
 
+  test('a reply of the wrong shape fails each decision of its batch with a StoreError, never a wrong answer', async () => {
+    const other = createRedisClient(redis.url);
+    const odd = redisStore({ client: other });
+    expect(await odd.ready(5_000)).toBe(true);
+    // One field short: the offsets of every later decision would be off.
+    (other as unknown as { tierlimitConsume: () => Promise<unknown> }).tierlimitConsume = async () =>
+      [1, 1, 49, 60_000, 0, 0, 0, 0, 1, 1, 79, 60_000, 0, 0, 0].slice(0, -1);
+    const failing = createRateLimiter({ resolveTier: () => 'free', store: odd, storeFaults: { mode: 'closed' } });
+    const errors: unknown[] = [];
+    failing.on('storeError', (error) => errors.push(error));
+    const decisions = await Promise.all(
+      Array.from({ length: 3 }, () => failing.check({ ip: '192.0.2.4', headers: { 'x-api-key': 'key-f' } })),
+    );
+    expect(decisions.map((d) => d.status)).toEqual([503, 503, 503]);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(String(errors[0])).toMatch(/unexpected reply from the tierlimit script/);
+    await failing.close();
+    other.disconnect();
+  });
+
   test('a batch that fails fails each of its decisions, and the store answers again after', async () => {
     const failing = createRateLimiter({
       resolveTier: () => 'free',

@@ -317,20 +317,19 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     }
     sent.then(
       (reply) => {
-        if (!Array.isArray(reply) || reply.length !== batch.length) {
+        let expected = 0;
+        for (const pending of batch) expected += 1 + pending.count * FIELDS_PER_STATE;
+        if (!Array.isArray(reply) || reply.length !== expected) {
           const error = new StoreError(
             `unexpected reply from the tierlimit script: ${JSON.stringify(reply)?.slice(0, 100)}`,
           );
           for (const pending of batch) pending.reject(error);
           return;
         }
-        for (let i = 0; i < batch.length; i++) {
-          const pending = batch[i] as Pending;
-          try {
-            pending.resolve(parseReply(reply[i], pending.count));
-          } catch (error) {
-            pending.reject(error);
-          }
+        let at = 0;
+        for (const pending of batch) {
+          pending.resolve(readDecision(reply as number[], at, pending.count));
+          at += 1 + pending.count * FIELDS_PER_STATE;
         }
       },
       (error: unknown) => {
@@ -453,27 +452,24 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   }
 }
 
-function parseReply(reply: unknown, count: number): ConsumeResult & { windowEnds: number[] } {
-  const fields = typeof reply === 'string' ? reply.split(' ') : [];
-  if (fields.length !== 1 + count * FIELDS_PER_STATE) {
-    throw new StoreError(`unexpected reply from the tierlimit script: ${JSON.stringify(reply)?.slice(0, 100)}`);
-  }
+/** One decision's part of the script's reply, which starts at `at`: allowed, then seven fields per check. */
+function readDecision(reply: readonly number[], at: number, count: number): ConsumeResult & { windowEnds: number[] } {
   const states: CheckState[] = new Array(count);
   const windowEnds: number[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const at = 1 + i * FIELDS_PER_STATE;
-    const suspended = fields[at + 5] === '1';
-    states[i] = {
-      allowed: fields[at] === '1',
-      remaining: Number(fields[at + 1]),
-      resetMs: Number(fields[at + 2]),
-      retryMs: Number(fields[at + 3]),
-      ...(suspended ? { suspended } : {}),
-      ...(fields[at + 6] === '1' ? { suspendedNow: true } : {}),
-    };
-    windowEnds[i] = Number(fields[at + 4]);
+  for (let i = 0, field = at + 1; i < count; i++, field += FIELDS_PER_STATE) {
+    const allowed = reply[field] === 1;
+    const remaining = reply[field + 1] as number;
+    const resetMs = reply[field + 2] as number;
+    const retryMs = reply[field + 3] as number;
+    windowEnds[i] = reply[field + 4] as number;
+    states[i] =
+      reply[field + 5] === 1
+        ? reply[field + 6] === 1
+          ? { allowed, remaining, resetMs, retryMs, suspended: true, suspendedNow: true }
+          : { allowed, remaining, resetMs, retryMs, suspended: true }
+        : { allowed, remaining, resetMs, retryMs };
   }
-  return { allowed: fields[0] === '1', states, windowEnds };
+  return { allowed: reply[at] === 1, states, windowEnds };
 }
 
 /** Creates a Redis store. See {@link RedisStoreOptions}. */
