@@ -83,9 +83,11 @@ describeWithRedis('decisions batched into one script call', () => {
     const other = createRedisClient(redis.url);
     const odd = redisStore({ client: other });
     expect(await odd.ready(5_000)).toBe(true);
-    // One field short: the offsets of every later decision would be off.
-    (other as unknown as { tierlimitConsume: () => Promise<unknown> }).tierlimitConsume = async () =>
-      [1, 1, 49, 60_000, 0, 0, 0, 0, 1, 1, 79, 60_000, 0, 0, 0].slice(0, -1);
+    // The time, then one decision of two checks: fewer fields than the batch asked for, so
+    // the offsets of every decision would be off.
+    (other as unknown as { tierlimitConsume: () => Promise<unknown> }).tierlimitConsume = async () => [
+      1_800_000_000_000, 1, 1, 49, 60_000, 0, 1, 79, 60_000, 0,
+    ];
     const failing = createRateLimiter({ resolveTier: () => 'free', store: odd, storeFaults: { mode: 'closed' } });
     const errors: unknown[] = [];
     failing.on('storeError', (error) => errors.push(error));

@@ -61,11 +61,15 @@ interface Pending {
   /** Its checks, encoded for the script. */
   readonly spec: string;
   readonly count: number;
-  readonly resolve: (result: ConsumeResult & { windowEnds: number[] }) => void;
+  readonly resolve: (result: ScriptResult) => void;
   readonly reject: (error: unknown) => void;
 }
 
-const FIELDS_PER_STATE = 7;
+/** A decision as the script answered it, with the time (ms) the script used. */
+type ScriptResult = ConsumeResult & { readonly now: number };
+
+/** Reply fields per check: flags (1 fits, 2 suspended, 4 suspended now), remaining, resetMs, retryMs. */
+const FIELDS_PER_STATE = 4;
 /**
  * Most decisions in one script call. A batch holds the decisions of one turn of the event
  * loop; the cap bounds how long one script keeps Redis busy (about 2 us per decision).
@@ -263,11 +267,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
    * Decides one request's checks. On one Redis the decision joins the batch of this turn
    * of the event loop; on a cluster (whose batches could span slots) it is sent alone.
    */
-  #run(
-    keys: readonly string[][],
-    checks: readonly StoreCheck[],
-    peek: boolean,
-  ): Promise<ConsumeResult & { windowEnds: number[] }> {
+  #run(keys: readonly string[][], checks: readonly StoreCheck[], peek: boolean): Promise<ScriptResult> {
     const flat: string[] = [];
     for (const checkKeys of keys) for (const key of checkKeys) flat.push(key);
     let spec = '';
@@ -317,7 +317,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     }
     sent.then(
       (reply) => {
-        let expected = 0;
+        let expected = 1;
         for (const pending of batch) expected += 1 + pending.count * FIELDS_PER_STATE;
         if (!Array.isArray(reply) || reply.length !== expected) {
           const error = new StoreError(
@@ -326,9 +326,10 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
           for (const pending of batch) pending.reject(error);
           return;
         }
-        let at = 0;
+        const now = reply[0] as number;
+        let at = 1;
         for (const pending of batch) {
-          pending.resolve(readDecision(reply as number[], at, pending.count));
+          pending.resolve(readDecision(reply as number[], at, pending.count, now));
           at += 1 + pending.count * FIELDS_PER_STATE;
         }
       },
@@ -350,7 +351,11 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
       });
       if (!allowed) continue;
       if (result.allowed) {
-        charged.push({ group, windowEnds: result.windowEnds });
+        // What the refund needs to find the charge: a window's end, or a bucket's refill time.
+        const windowEnds = subset.map((check, j) =>
+          check.algorithm === 'fixed-window' ? result.now + (result.states[j] as CheckState).resetMs : result.now,
+        );
+        charged.push({ group, windowEnds });
       } else {
         allowed = false;
         await this.#refund(charged, checks, states);
@@ -452,24 +457,23 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   }
 }
 
-/** One decision's part of the script's reply, which starts at `at`: allowed, then seven fields per check. */
-function readDecision(reply: readonly number[], at: number, count: number): ConsumeResult & { windowEnds: number[] } {
+/** One decision's part of the script's reply, which starts at `at`: allowed, then four fields per check. */
+function readDecision(reply: readonly number[], at: number, count: number, now: number): ScriptResult {
   const states: CheckState[] = new Array(count);
-  const windowEnds: number[] = new Array(count);
   for (let i = 0, field = at + 1; i < count; i++, field += FIELDS_PER_STATE) {
-    const allowed = reply[field] === 1;
+    const flags = reply[field] as number;
+    const allowed = (flags & 1) === 1;
     const remaining = reply[field + 1] as number;
     const resetMs = reply[field + 2] as number;
     const retryMs = reply[field + 3] as number;
-    windowEnds[i] = reply[field + 4] as number;
     states[i] =
-      reply[field + 5] === 1
-        ? reply[field + 6] === 1
+      flags & 2
+        ? flags & 4
           ? { allowed, remaining, resetMs, retryMs, suspended: true, suspendedNow: true }
           : { allowed, remaining, resetMs, retryMs, suspended: true }
         : { allowed, remaining, resetMs, retryMs };
   }
-  return { allowed: reply[at] === 1, states, windowEnds };
+  return { allowed: reply[at] === 1, states, now };
 }
 
 /** Creates a Redis store. See {@link RedisStoreOptions}. */

@@ -40,9 +40,9 @@ end
  * value and its TTL (KEEPTTL when a fixed window's count grows within the same window,
  * whose key already expires at the window's end).
  *
- * Returns one flat array of integers for the whole batch: per decision, allowed (0/1),
- * then per check seven fields: fits, remaining, resetMs, retryMs, windowEnd, suspended,
- * suspendedNow. Every field is a whole number (limits, costs, windows and the clock are
+ * Returns one flat array of integers for the whole batch: the time the script used (ms),
+ * then per decision allowed (0/1) and per check four fields: flags (1 fits, 2 suspended,
+ * 4 suspended by this request), remaining, resetMs, retryMs. Every field is a whole number (limits, costs, windows and the clock are
  * whole milliseconds and units; a bucket's remaining is floored, its times ceiled), and
  * Redis sends a Lua number as an integer reply without formatting it, where a string
  * reply cost the script a number-to-text conversion per field (a third of its work).
@@ -66,9 +66,9 @@ local function state(key)
 end
 -- Scratch space reused by every decision of the call (no tables per decision).
 local values, times, fits, blocked, at, fresh = {}, {}, {}, {}, {}, {}
--- The reply: one flat array of integers for the whole batch, per decision: allowed, then
--- per check seven fields.
-local replies, r = {}, 0
+-- The reply: one flat array of integers for the whole batch: the time, then per decision:
+-- allowed, then per check four fields.
+local replies, r = { now }, 1
 -- Decides the checks of one request, whose keys start at KEYS[first]; appends its reply
 -- to replies and returns the index of the next request's first key.
 local function decide(checks, first)
@@ -169,11 +169,10 @@ local function decide(checks, first)
         call('SET', violations, format('%d %d', denials, windowEnd), 'PX', format('%d', max(1, windowEnd - now)))
       end
     end
-    local fitField = 0
-    if fit then fitField = 1 end
-    replies[r + 1], replies[r + 2], replies[r + 3], replies[r + 4] = fitField, remaining, resetMs, retryMs
-    replies[r + 5], replies[r + 6], replies[r + 7] = time, isSuspended, suspendedNow
-    r = r + 7
+    local flags = 2 * isSuspended + 4 * suspendedNow
+    if fit then flags = flags + 1 end
+    replies[r + 1], replies[r + 2], replies[r + 3], replies[r + 4] = flags, remaining, resetMs, retryMs
+    r = r + 4
   end
   return k
 end
