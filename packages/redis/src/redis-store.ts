@@ -47,18 +47,25 @@ interface ScriptCommands {
   tierlimitLeaseCount(key: string, now: string): Promise<number>;
 }
 
-/** One script call's worth of checks (all in one Cluster slot). */
+/** One script call's worth of checks (all in one Cluster slot): their indexes in the request. */
 interface Group {
   readonly indexes: number[];
-  /** Per check: its policy key, then its penalty keys (denial count, suspension marker) if it has a penalty. */
-  readonly keys: string[][];
+}
+
+/** A check as the script takes it, built once per check object (the limiter reuses them). */
+interface Encoded {
+  /** Its policy key, then its penalty keys (denial count, suspension marker) if it has a penalty. */
+  readonly keys: readonly string[];
+  /** The identity, the keys' hash tag. */
+  readonly identity: string;
+  /** Its nine numbers for the script (see CONSUME). */
+  readonly spec: string;
 }
 
 /** One request's decision waiting for the batch it was put in. */
 interface Pending {
-  /** Its keys, in the order of its checks (see the CONSUME script). */
-  readonly keys: readonly string[];
-  /** Its checks, encoded for the script. */
+  readonly checks: readonly Encoded[];
+  /** Its checks' specs, joined with ','. */
   readonly spec: string;
   readonly count: number;
   readonly resolve: (result: ScriptResult) => void;
@@ -90,6 +97,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   readonly #warn: (warning: { readonly code: string; readonly message: string }) => void;
   #batch: Pending[] = [];
   #flushScheduled = false;
+  readonly #encoded = new WeakMap<StoreCheck, Encoded>();
 
   constructor(options: RedisStoreOptions) {
     if ((options.client === undefined) === (options.url === undefined)) {
@@ -163,31 +171,40 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   }
 
   consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
-    const keys: string[][] = [];
-    // Only a cluster needs the checks grouped by identity (one hash slot each).
-    const groups = this.#client instanceof Cluster ? new Map<string, Group>() : undefined;
+    // One Redis: one script call for all keys. A cluster: keys of one identity share a slot;
+    // several identities need one call each, refunded if a later one is denied.
+    if (!(this.#client instanceof Cluster)) return this.#run(checks, false);
+    const groups = new Map<string, Group>();
     for (let i = 0; i < checks.length; i++) {
-      const check = checks[i] as StoreCheck;
-      const { key, identity } = redisKey(this.#prefix, check.key);
-      const { penalty } = check;
-      const checkKeys =
-        penalty === undefined
-          ? [key]
-          : [key, redisKey(this.#prefix, penalty.violationKey).key, redisKey(this.#prefix, penalty.blockKey).key];
-      keys.push(checkKeys);
-      if (groups === undefined) continue;
+      const { identity } = this.#encode(checks[i] as StoreCheck);
       let group = groups.get(identity);
       if (group === undefined) {
-        group = { indexes: [], keys: [] };
+        group = { indexes: [] };
         groups.set(identity, group);
       }
       group.indexes.push(i);
-      group.keys.push(checkKeys);
     }
-    // One Redis: one script call for all keys. A cluster: keys of one identity share a slot;
-    // several identities need one call each, refunded if a later one is denied.
-    if (groups === undefined || groups.size === 1) return this.#run(keys, checks, false);
+    if (groups.size === 1) return this.#run(checks, false);
     return this.#acrossSlots([...groups.values()], checks);
+  }
+
+  /** The check's keys and spec, built on its first request and kept while the limiter keeps the check. */
+  #encode(check: StoreCheck): Encoded {
+    let encoded = this.#encoded.get(check);
+    if (encoded === undefined) {
+      const { key, identity } = redisKey(this.#prefix, check.key);
+      const { penalty } = check;
+      encoded = {
+        keys:
+          penalty === undefined
+            ? [key]
+            : [key, redisKey(this.#prefix, penalty.violationKey).key, redisKey(this.#prefix, penalty.blockKey).key],
+        identity,
+        spec: specOf(check, check.cost),
+      };
+      this.#encoded.set(check, encoded);
+    }
+    return encoded;
   }
 
   async acquireLease(key: string, max: number, ttlMs: number): Promise<string | undefined> {
@@ -267,16 +284,18 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
    * Decides one request's checks. On one Redis the decision joins the batch of this turn
    * of the event loop; on a cluster (whose batches could span slots) it is sent alone.
    */
-  #run(keys: readonly string[][], checks: readonly StoreCheck[], peek: boolean): Promise<ScriptResult> {
-    const flat: string[] = [];
-    for (const checkKeys of keys) for (const key of checkKeys) flat.push(key);
+  #run(checks: readonly StoreCheck[], peek: boolean): Promise<ScriptResult> {
+    const encoded: Encoded[] = new Array(checks.length);
     let spec = '';
-    for (const check of checks) {
-      const { penalty } = check;
-      spec += `${spec === '' ? '' : ','}${check.algorithm === 'fixed-window' ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${peek ? 0 : check.cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`}`;
+    for (let i = 0; i < checks.length; i++) {
+      const check = checks[i] as StoreCheck;
+      const one = this.#encode(check);
+      encoded[i] = one;
+      const part = peek ? specOf(check, 0) : one.spec;
+      spec = i === 0 ? part : `${spec},${part}`;
     }
     return new Promise((resolve, reject) => {
-      const pending: Pending = { keys: flat, spec, count: checks.length, resolve, reject };
+      const pending: Pending = { checks: encoded, spec, count: checks.length, resolve, reject };
       if (this.#client instanceof Cluster) {
         this.#send([pending]);
         return;
@@ -305,7 +324,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   /** One script call for the decisions in `batch`, each answered (or failed) on its own. */
   #send(batch: readonly Pending[]): void {
     const args: string[] = [];
-    for (const pending of batch) for (const key of pending.keys) args.push(key);
+    for (const pending of batch) for (const check of pending.checks) for (const key of check.keys) args.push(key);
     const keyCount = args.length;
     args.push(this.#nowArg());
     for (const pending of batch) args.push(pending.spec);
@@ -345,7 +364,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     let allowed = true;
     for (const group of groups) {
       const subset = group.indexes.map((i) => checks[i] as StoreCheck);
-      const result = await this.#run(group.keys, subset, !allowed);
+      const result = await this.#run(subset, !allowed);
       group.indexes.forEach((index, j) => {
         states[index] = result.states[j] as CheckState;
       });
@@ -384,7 +403,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
         // Only what was charged: a shadow check that did not fit was not.
         if (!(states[index] as CheckState).allowed) return;
         const check = checks[index] as StoreCheck;
-        keys.push((group.keys[j] as string[])[0] as string);
+        keys.push(this.#encode(check).keys[0] as string);
         args.push(
           `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.capacity} ${check.cost} ${windowEnds[j] as number}`,
         );
@@ -474,6 +493,12 @@ function readDecision(reply: readonly number[], at: number, count: number, now: 
         : { allowed, remaining, resetMs, retryMs };
   }
   return { allowed: reply[at] === 1, states, now };
+}
+
+/** A check's nine numbers for the script (see CONSUME), at `cost`. */
+function specOf(check: StoreCheck, cost: number): string {
+  const { penalty } = check;
+  return `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`}`;
 }
 
 /** Creates a Redis store. See {@link RedisStoreOptions}. */
