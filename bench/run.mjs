@@ -12,7 +12,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCore } from './lib/core.mjs';
-import { FRAMEWORKS, profileHttp, runHttp, VARIANTS } from './lib/http.mjs';
+import { DEFAULT_VARIANTS, FRAMEWORKS, profileHttp, runHttp, VARIANTS } from './lib/http.mjs';
 import { runKeys } from './lib/keys.mjs';
 import { loadAverage, machine } from './lib/machine.mjs';
 import { formatProfile, summarizeProfile } from './lib/profile.mjs';
@@ -39,11 +39,15 @@ microbenchmarks; writes bench/results/latest.{md,json} and bench/results/ratios.
   --core-keys N       new keys in the core microbenchmark (default 1000000)
   --sections LIST     any of http,keys,core (default all)
   --frameworks LIST   any of ${FRAMEWORKS.join(',')} (default all)
-  --variants LIST     any of ${VARIANTS.join(',')} (default all; bare is always kept)
+  --variants LIST     any of ${VARIANTS.join(',')} (default all but ping-redis; bare is
+                      always kept)
   --quick             smoke run: 2 rounds of 2 s, 20000 keys, 200000 core keys
   --no-profile        do not profile the variants that miss a target (default: profile them)
   --no-build          use the packages' existing dist instead of building first
-  --update-readme     rewrite the "## Benchmarks" section of the root README.md
+  --out NAME          results file names: NAME.md, NAME.json and the chart (default latest:
+                      latest.md, latest.json, ratios.svg; otherwise NAME-ratios.svg)
+  --update-readme     rewrite the "## Benchmarks" section of the root README.md (only with
+                      the default --out)
   --help              this text
 `;
 
@@ -65,6 +69,7 @@ function parse() {
       'no-profile': { type: 'boolean', default: false },
       'no-build': { type: 'boolean', default: false },
       'update-readme': { type: 'boolean', default: false },
+      out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -91,7 +96,7 @@ function parse() {
     }
     return items;
   };
-  const variants = list('variants', VARIANTS, VARIANTS);
+  const variants = list('variants', VARIANTS, DEFAULT_VARIANTS);
   const settings = {
     quick,
     rounds: number('rounds', quick ? 2 : 5),
@@ -109,7 +114,14 @@ function parse() {
     profileMissed: !values['no-profile'],
     build: !values['no-build'],
     updateReadme: values['update-readme'],
+    out: values.out ?? 'latest',
   };
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(settings.out)) {
+    throw new Error(`Expected --out to be a file name of lower-case letters, digits and dashes, got ${settings.out}.`);
+  }
+  if (settings.updateReadme && settings.out !== 'latest') {
+    throw new Error('--update-readme shows latest.md in the README; drop --out, or --update-readme.');
+  }
   return { settings, positionals, help: values.help };
 }
 
@@ -339,16 +351,18 @@ async function main() {
 
   results.loadAverage.end = loadAverage();
   results.wallTime = elapsed(Date.now() - started);
-  writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(resultsDir, 'latest.md'), renderLatest(results));
-  if (results.http) writeFileSync(join(resultsDir, 'ratios.svg'), ratioChart(results, describeVariant));
+  const out = settings.out;
+  const chart = out === 'latest' ? 'ratios.svg' : `${out}-ratios.svg`;
+  writeFileSync(join(resultsDir, `${out}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(resultsDir, `${out}.md`), renderLatest(results, { json: `${out}.json`, chart }));
+  if (results.http) writeFileSync(join(resultsDir, chart), ratioChart(results, describeVariant));
   if (settings.updateReadme) {
     if (!results.http) throw new Error('--update-readme needs the http section.');
     updateReadme(renderReadmeSection(results));
     log('README.md: "## Benchmarks" section updated.');
   }
   log(`\nTargets:\n${targetsList(results)}`);
-  log(`\nWrote bench/results/latest.md, latest.json${results.http ? ', ratios.svg' : ''} in ${results.wallTime}.`);
+  log(`\nWrote bench/results/${out}.md, ${out}.json${results.http ? `, ${chart}` : ''} in ${results.wallTime}.`);
 }
 
 main().catch((error) => {

@@ -30,6 +30,8 @@ export function describeVariant(framework, variant, versions) {
       return peer.memory;
     case 'peer-redis':
       return peer.redis;
+    case 'ping-redis':
+      return 'no limiter, one Redis PING per request (the floor)';
     default:
       return variant;
   }
@@ -84,6 +86,7 @@ export function httpTables(results, { compact = false } = {}) {
         r.variant === 'bare' ? '1.00' : f2(r.cpuRatio),
         f0(r.p99Ms),
         f1(r.cpuMicrosPerRequest),
+        f1(r.totalCpuMicrosPerRequest),
         redis,
       ];
       if (!compact) cells.push(target);
@@ -96,6 +99,7 @@ export function httpTables(results, { compact = false } = {}) {
       'CPU-bound ratio',
       'p99 ms',
       'server CPU µs/req',
+      'all CPU µs/req',
       'Redis cmds/req',
     ];
     if (!compact) head.push('target');
@@ -257,12 +261,12 @@ export function targetsList(results) {
   return lines.join('\n');
 }
 
-export function renderLatest(results) {
+export function renderLatest(results, { json = 'latest.json', chart = 'ratios.svg' } = {}) {
   const sections = [
     '# tierlimit benchmarks',
     header(results),
-    "Ratios are requests/s divided by the bare framework's in the same round (median over rounds, min–max in brackets). **Differences under 0.05 are noise on these 2-core machines.** See [bench/README.md](../README.md) for what each variant is and how to read the numbers; raw numbers are in [latest.json](latest.json).",
-    '![Throughput relative to the bare framework](ratios.svg)',
+    `Ratios are requests/s divided by the bare framework's in the same round (median over rounds, min–max in brackets). **Differences under 0.05 are noise on these 2-core machines.** See [bench/README.md](../README.md) for what each variant is and how to read the numbers; raw numbers are in [${json}](${json}).`,
+    `![Throughput relative to the bare framework](${chart})`,
     '## Targets',
     targetsList(results),
   ];

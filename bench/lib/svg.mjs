@@ -7,6 +7,7 @@ const COLORS = {
   'tierlimit-redis': '#93c5fd',
   'peer-memory': '#6b7280',
   'peer-redis': '#d1d5db',
+  'ping-redis': '#fca5a5',
 };
 const NAMES = { express: 'Express', koa: 'Koa', fastify: 'Fastify' };
 
@@ -64,15 +65,19 @@ export function ratioChart(results, describeVariant) {
     );
   }
   const height = bottom + 56;
-  const legend = [
+  const entries = [
     ['tierlimit-memory', 'tierlimit, memory'],
     ['tierlimit-redis', 'tierlimit, Redis'],
     ['peer-memory', 'peer, memory'],
     ['peer-redis', 'peer, Redis'],
-  ]
+    ...(rows.some((r) => r.variant === 'ping-redis') ? [['ping-redis', 'Redis PING only']] : []),
+  ];
+  // Four entries fit right of the labels; a fifth starts the legend at the left edge.
+  const legendLeft = entries.length > 4 ? 16 : left;
+  const legend = entries
     .map(
       ([key, text], i) =>
-        `<rect x="${left + i * 120}" y="${bottom + 30}" width="12" height="12" fill="${COLORS[key]}"/><text x="${left + i * 120 + 16}" y="${bottom + 40}">${text}</text>`,
+        `<rect x="${legendLeft + i * 120}" y="${bottom + 30}" width="12" height="12" fill="${COLORS[key]}"/><text x="${legendLeft + i * 120 + 16}" y="${bottom + 40}">${text}</text>`,
     )
     .join('');
   const title = `Throughput relative to the bare framework (median of ${results.settings.rounds} rounds, whiskers min–max, red tick = target)`;

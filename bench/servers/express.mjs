@@ -35,6 +35,13 @@ const middleware = {
     const client = peerRedisClient();
     return peer(new RedisStore({ sendCommand: (...args) => client.call(...args) }));
   },
+  // No limiter: one Redis PING per request, the floor under any limiter with a round trip per request.
+  'ping-redis': () => {
+    const client = peerRedisClient();
+    return (_req, _res, next) => {
+      client.ping().then(() => next(), next);
+    };
+  },
 };
 
 export const variants = Object.keys(middleware);

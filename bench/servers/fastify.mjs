@@ -32,6 +32,7 @@ const plugins = {
   'peer-memory': () => [rateLimit, peer()],
   'tierlimit-redis': () => [fastifyRateLimit, { limiter: tierlimitLimiter('redis') }],
   'peer-redis': () => [rateLimit, peer(peerRedisClient())],
+  'ping-redis': () => undefined,
 };
 
 export const variants = Object.keys(plugins);
@@ -40,6 +41,13 @@ export async function start(variant) {
   const app = Fastify({ logger: false });
   const plugin = plugins[variant]();
   if (plugin !== undefined) await app.register(...plugin);
+  if (variant === 'ping-redis') {
+    // No limiter: one Redis PING per request, the floor under any limiter with a round trip per request.
+    const redis = peerRedisClient();
+    app.addHook('onRequest', async () => {
+      await redis.ping();
+    });
+  }
   app.get(ROUTE, (_request, reply) => {
     counters.served++;
     reply.send(PAYLOAD);

@@ -31,6 +31,14 @@ const middleware = {
   'peer-memory': () => peer('memory', new Map()),
   'tierlimit-redis': () => tierlimit(tierlimitLimiter('redis')),
   'peer-redis': () => peer('redis', peerRedisClient()),
+  // No limiter: one Redis PING per request, the floor under any limiter with a round trip per request.
+  'ping-redis': () => {
+    const client = peerRedisClient();
+    return async (_ctx, next) => {
+      await client.ping();
+      await next();
+    };
+  },
 };
 
 export const variants = Object.keys(middleware);
