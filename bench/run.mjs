@@ -39,7 +39,8 @@ microbenchmarks; writes bench/results/latest.{md,json} and bench/results/ratios.
   --core-keys N       new keys in the core microbenchmark (default 1000000)
   --sections LIST     any of http,keys,core (default all)
   --frameworks LIST   any of ${FRAMEWORKS.join(',')} (default all)
-  --variants LIST     any of ${VARIANTS.join(',')} (default all but ping-redis; bare is
+  --variants LIST     any of ${VARIANTS.join(',')}
+                      (default all but the floors headers-only and ping-redis; bare is
                       always kept)
   --quick             smoke run: 2 rounds of 2 s, 20000 keys, 200000 core keys
   --no-profile        do not profile the variants that miss a target (default: profile them)

@@ -12,13 +12,24 @@ import { ServerProcess } from './server-process.mjs';
 import { max, median, min } from './stats.mjs';
 
 export const FRAMEWORKS = ['express', 'koa', 'fastify'];
-export const VARIANTS = ['bare', 'tierlimit-memory', 'peer-memory', 'tierlimit-redis', 'peer-redis', 'ping-redis'];
+export const VARIANTS = [
+  'bare',
+  'tierlimit-memory',
+  'peer-memory',
+  'tierlimit-redis',
+  'peer-redis',
+  'headers-only',
+  'ping-redis',
+];
 /**
- * What a run measures unless told otherwise. `ping-redis` (no limiter, one Redis PING per
- * request: the floor under any limiter that makes a round trip per request) is asked for by
- * name, so the default run stays under 10 minutes.
+ * The floors, asked for by name so the default run stays under 10 minutes: no limiter, only
+ * the three X-RateLimit-* headers (`headers-only`: the floor under any limiter that sends
+ * them), or only one Redis PING per request (`ping-redis`: the floor under any limiter
+ * that makes a round trip per request).
  */
-export const DEFAULT_VARIANTS = VARIANTS.filter((variant) => variant !== 'ping-redis');
+export const FLOORS = ['headers-only', 'ping-redis'];
+/** What a run measures unless told otherwise. */
+export const DEFAULT_VARIANTS = VARIANTS.filter((variant) => !FLOORS.includes(variant));
 
 export const PEERS = {
   express: { memory: 'express-rate-limit', redis: 'express-rate-limit + rate-limit-redis' },

@@ -30,6 +30,8 @@ export function describeVariant(framework, variant, versions) {
       return peer.memory;
     case 'peer-redis':
       return peer.redis;
+    case 'headers-only':
+      return 'no limiter, the three X-RateLimit-* headers only (the floor)';
     case 'ping-redis':
       return 'no limiter, one Redis PING per request (the floor)';
     default:

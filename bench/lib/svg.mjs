@@ -8,6 +8,7 @@ const COLORS = {
   'peer-memory': '#6b7280',
   'peer-redis': '#d1d5db',
   'ping-redis': '#fca5a5',
+  'headers-only': '#fde68a',
 };
 const NAMES = { express: 'Express', koa: 'Koa', fastify: 'Fastify' };
 
@@ -70,9 +71,10 @@ export function ratioChart(results, describeVariant) {
     ['tierlimit-redis', 'tierlimit, Redis'],
     ['peer-memory', 'peer, memory'],
     ['peer-redis', 'peer, Redis'],
-    ...(rows.some((r) => r.variant === 'ping-redis') ? [['ping-redis', 'Redis PING only']] : []),
-  ];
-  // Four entries fit right of the labels; a fifth starts the legend at the left edge.
+    ['headers-only', 'headers only'],
+    ['ping-redis', 'Redis PING only'],
+  ].filter(([key], i) => i < 4 || rows.some((r) => r.variant === key));
+  // Four entries fit right of the labels; more start the legend at the left edge.
   const legendLeft = entries.length > 4 ? 16 : left;
   const legend = entries
     .map(

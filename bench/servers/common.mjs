@@ -12,6 +12,21 @@ export { PAYLOAD, ROUTE } from './route.mjs';
 export const UNREACHABLE = 1_000_000_000;
 export const WINDOW_MS = 60_000;
 
+/**
+ * The three X-RateLimit-* headers every limiter variant sends, with the values a limiter
+ * would send (the remaining count going down), for the headers-only floor: what sending
+ * them costs a framework, with no limiter at all.
+ */
+export function floorHeaders() {
+  let remaining = UNREACHABLE;
+  const reset = String(Math.ceil((Date.now() + WINDOW_MS) / 1000));
+  return () => ({
+    'X-RateLimit-Limit': '1000000000',
+    'X-RateLimit-Remaining': String(--remaining),
+    'X-RateLimit-Reset': reset,
+  });
+}
+
 /** Counters the runner reads over IPC. */
 export const counters = { served: 0, redisSent: 0, storeErrors: 0 };
 

@@ -5,6 +5,7 @@ import { rateLimit as expressRateLimit } from 'express-rate-limit';
 import { RedisStore } from 'rate-limit-redis';
 import {
   counters,
+  floorHeaders,
   keyMode,
   PAYLOAD,
   peerRedisClient,
@@ -34,6 +35,14 @@ const middleware = {
   'peer-redis': () => {
     const client = peerRedisClient();
     return peer(new RedisStore({ sendCommand: (...args) => client.call(...args) }));
+  },
+  // No limiter: the three headers only, set the way the adapter sets them.
+  'headers-only': () => {
+    const headers = floorHeaders();
+    return (_req, res, next) => {
+      res.set(headers());
+      next();
+    };
   },
   // No limiter: one Redis PING per request, the floor under any limiter with a round trip per request.
   'ping-redis': () => {

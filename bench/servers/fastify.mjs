@@ -4,6 +4,7 @@ import { fastifyRateLimit } from '@tierlimit/fastify';
 import Fastify from 'fastify';
 import {
   counters,
+  floorHeaders,
   keyCapacity,
   keyMode,
   PAYLOAD,
@@ -33,6 +34,7 @@ const plugins = {
   'tierlimit-redis': () => [fastifyRateLimit, { limiter: tierlimitLimiter('redis') }],
   'peer-redis': () => [rateLimit, peer(peerRedisClient())],
   'ping-redis': () => undefined,
+  'headers-only': () => undefined,
 };
 
 export const variants = Object.keys(plugins);
@@ -41,6 +43,14 @@ export async function start(variant) {
   const app = Fastify({ logger: false });
   const plugin = plugins[variant]();
   if (plugin !== undefined) await app.register(...plugin);
+  if (variant === 'headers-only') {
+    // No limiter: the three headers only, set the way the adapter sets them.
+    const headers = floorHeaders();
+    app.addHook('onRequest', (_request, reply, done) => {
+      reply.headers(headers());
+      done();
+    });
+  }
   if (variant === 'ping-redis') {
     // No limiter: one Redis PING per request, the floor under any limiter with a round trip per request.
     const redis = peerRedisClient();

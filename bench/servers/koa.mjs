@@ -5,6 +5,7 @@ import Koa from 'koa';
 import ratelimit from 'koa-ratelimit';
 import {
   counters,
+  floorHeaders,
   keyMode,
   PAYLOAD,
   peerRedisClient,
@@ -31,6 +32,14 @@ const middleware = {
   'peer-memory': () => peer('memory', new Map()),
   'tierlimit-redis': () => tierlimit(tierlimitLimiter('redis')),
   'peer-redis': () => peer('redis', peerRedisClient()),
+  // No limiter: the three headers only, set the way the adapter sets them.
+  'headers-only': () => {
+    const headers = floorHeaders();
+    return (ctx, next) => {
+      ctx.set(headers());
+      return next();
+    };
+  },
   // No limiter: one Redis PING per request, the floor under any limiter with a round trip per request.
   'ping-redis': () => {
     const client = peerRedisClient();
