@@ -79,6 +79,51 @@ describeWithRedis('decisions batched into one script call', () => {
     expect(decisions[3]?.headers['X-RateLimit-Remaining']).toBe('10');
   });
 
+  test('new limits reach Redis at once: the store caches each check, and new limits make new checks', async () => {
+    const live = createRateLimiter({
+      resolveTier: () => 'free',
+      store,
+      tiers: { free: { api: { limit: 50, windowMs: 60_000 } } },
+      ip: false,
+    });
+    const ask = () => live.check({ ip: '192.0.2.5', headers: { 'x-api-key': 'key-g' } });
+    for (let i = 0; i < 3; i++) await ask();
+    expect((await ask()).headers['X-RateLimit-Remaining']).toBe('46');
+    live.setTiers({ free: { api: { limit: 6, windowMs: 60_000 } } });
+    const lowered = await ask();
+    expect(lowered.headers['X-RateLimit-Limit']).toBe('6');
+    expect(lowered.headers['X-RateLimit-Remaining']).toBe('1');
+    expect((await ask()).status).toBe(200);
+    expect((await ask()).status).toBe(429);
+    await live.setOverride({ apiKey: 'key-g' }, { limits: { api: { limit: 8 } } });
+    const raised = await ask();
+    expect(raised.headers['X-RateLimit-Limit']).toBe('8');
+    expect(raised.headers['X-RateLimit-Remaining']).toBe('1');
+    await live.close();
+  });
+
+  test("a client with ioredis's stringNumbers (integer replies as strings) gets the same decisions", async () => {
+    const other = createRedisClient(redis.url, { stringNumbers: true });
+    const texts = redisStore({ client: other });
+    expect(await texts.ready(5_000)).toBe(true);
+    const limiter = createRateLimiter({
+      resolveTier: () => 'free',
+      store: texts,
+      tiers: { free: { api: { limit: 2, windowMs: 60_000 } } },
+      ip: false,
+    });
+    const ask = () => limiter.check({ ip: '192.0.2.6', headers: { 'x-api-key': 'key-h' } });
+    const first = await ask();
+    expect(first.status).toBe(200);
+    expect(first.headers['X-RateLimit-Remaining']).toBe('1');
+    expect((await ask()).status).toBe(200);
+    const refused = await ask();
+    expect(refused.status).toBe(429);
+    expect(refused.headers['Retry-After']).toMatch(/^[1-9][0-9]*$/);
+    await limiter.close();
+    other.disconnect();
+  });
+
   test('a reply of the wrong shape fails each decision of its batch with a StoreError, never a wrong answer', async () => {
     const other = createRedisClient(redis.url);
     const odd = redisStore({ client: other });

@@ -345,10 +345,10 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
           for (const pending of batch) pending.reject(error);
           return;
         }
-        const now = reply[0] as number;
+        const now = Number(reply[0]);
         let at = 1;
         for (const pending of batch) {
-          pending.resolve(readDecision(reply as number[], at, pending.count, now));
+          pending.resolve(readDecision(reply, at, pending.count, now));
           at += 1 + pending.count * FIELDS_PER_STATE;
         }
       },
@@ -477,14 +477,15 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
 }
 
 /** One decision's part of the script's reply, which starts at `at`: allowed, then four fields per check. */
-function readDecision(reply: readonly number[], at: number, count: number, now: number): ScriptResult {
+function readDecision(reply: readonly unknown[], at: number, count: number, now: number): ScriptResult {
   const states: CheckState[] = new Array(count);
   for (let i = 0, field = at + 1; i < count; i++, field += FIELDS_PER_STATE) {
-    const flags = reply[field] as number;
+    // Number(): a client created with ioredis's `stringNumbers` gets integer replies as strings.
+    const flags = Number(reply[field]);
     const allowed = (flags & 1) === 1;
-    const remaining = reply[field + 1] as number;
-    const resetMs = reply[field + 2] as number;
-    const retryMs = reply[field + 3] as number;
+    const remaining = Number(reply[field + 1]);
+    const resetMs = Number(reply[field + 2]);
+    const retryMs = Number(reply[field + 3]);
     states[i] =
       flags & 2
         ? flags & 4
@@ -492,7 +493,7 @@ function readDecision(reply: readonly number[], at: number, count: number, now: 
           : { allowed, remaining, resetMs, retryMs, suspended: true }
         : { allowed, remaining, resetMs, retryMs };
   }
-  return { allowed: reply[at] === 1, states, now };
+  return { allowed: Number(reply[at]) === 1, states, now };
 }
 
 /** A check's nine numbers for the script (see CONSUME), at `cost`. */
