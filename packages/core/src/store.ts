@@ -90,7 +90,9 @@ export interface Store {
    * Check every policy of one request and, only if all have room, charge each its cost.
    * May answer synchronously (the memory store does) or with a promise. A failure is an
    * exception or rejection, never a denied result. The checks are shared between requests
-   * (the limiter reuses each identity's usual check): never modify them.
+   * (the limiter reuses each identity's usual check): never modify them. Nor does the
+   * limiter: new limits make new checks, so a store may cache what it derives from a check
+   * by object identity.
    */
   consume(checks: readonly StoreCheck[]): ConsumeResult | Promise<ConsumeResult>;
   /** Release timers and connections. */
