@@ -89,7 +89,6 @@ async function measure({ framework, variant, round, settings, redis, nodeArgs = 
       storeErrors: after.storeErrors - before.storeErrors,
       runnerCpuMicrosPerRequest: (runnerCpu.user + runnerCpu.system) / result.requests,
     };
-    run.totalCpuMicrosPerRequest = run.cpuMicrosPerRequest + run.runnerCpuMicrosPerRequest;
     let ownMicros = cpuMicros + runnerCpu.user + runnerCpu.system;
     if (redisBefore !== undefined) {
       const calls = callsBetween(redisBefore.calls, await redis.commandCalls());
@@ -107,8 +106,10 @@ async function measure({ framework, variant, round, settings, redis, nodeArgs = 
         cpuMicrosPerRequest: ((await redis.cpuMicros()) - redisBefore.cpu) / served,
       };
       ownMicros += run.redis.cpuMicrosPerRequest * served;
-      run.totalCpuMicrosPerRequest += run.redis.cpuMicrosPerRequest;
     }
+    // Server, load generator and redis-server: what the variant costs the two cores.
+    run.totalCpuMicrosPerRequest =
+      run.cpuMicrosPerRequest + run.runnerCpuMicrosPerRequest + (run.redis?.cpuMicrosPerRequest ?? 0);
     // Cores busy with other work during the run (other engineers' tests, the OS): the noise.
     if (Number.isFinite(busy)) run.otherCores = Math.max(0, busy - ownMicros) / (result.seconds * 1e6);
     if (run.non2xx > 0 || run.errors > 0 || run.storeErrors > 0) {

@@ -27,37 +27,35 @@ function peer(redis) {
   };
 }
 
-const plugins = {
+/** How each variant sets up the app: registers its plugin, or adds a hook at the root. */
+const setups = {
   bare: () => undefined,
-  'tierlimit-memory': () => [fastifyRateLimit, { limiter: tierlimitLimiter('memory') }],
-  'peer-memory': () => [rateLimit, peer()],
-  'tierlimit-redis': () => [fastifyRateLimit, { limiter: tierlimitLimiter('redis') }],
-  'peer-redis': () => [rateLimit, peer(peerRedisClient())],
-  'ping-redis': () => undefined,
-  'headers-only': () => undefined,
-};
-
-export const variants = Object.keys(plugins);
-
-export async function start(variant) {
-  const app = Fastify({ logger: false });
-  const plugin = plugins[variant]();
-  if (plugin !== undefined) await app.register(...plugin);
-  if (variant === 'headers-only') {
-    // No limiter: the three headers only, set the way the adapter sets them.
+  'tierlimit-memory': (app) => app.register(fastifyRateLimit, { limiter: tierlimitLimiter('memory') }),
+  'peer-memory': (app) => app.register(rateLimit, peer()),
+  'tierlimit-redis': (app) => app.register(fastifyRateLimit, { limiter: tierlimitLimiter('redis') }),
+  'peer-redis': (app) => app.register(rateLimit, peer(peerRedisClient())),
+  // No limiter: the three headers only, set the way the adapter sets them.
+  'headers-only': (app) => {
     const headers = floorHeaders();
     app.addHook('onRequest', (_request, reply, done) => {
       reply.headers(headers());
       done();
     });
-  }
-  if (variant === 'ping-redis') {
-    // No limiter: one Redis PING per request, the floor under any limiter with a round trip per request.
+  },
+  // No limiter: one Redis PING per request, the floor under any limiter with a round trip per request.
+  'ping-redis': (app) => {
     const redis = peerRedisClient();
     app.addHook('onRequest', async () => {
       await redis.ping();
     });
-  }
+  },
+};
+
+export const variants = Object.keys(setups);
+
+export async function start(variant) {
+  const app = Fastify({ logger: false });
+  await setups[variant](app);
   app.get(ROUTE, (_request, reply) => {
     counters.served++;
     reply.send(PAYLOAD);

@@ -67,7 +67,6 @@ interface Pending {
   readonly checks: readonly Encoded[];
   /** Its checks' specs, joined with ','. */
   readonly spec: string;
-  readonly count: number;
   readonly resolve: (result: ScriptResult) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -91,6 +90,8 @@ const SCRIPTS = [CONSUME, REFUND, LEASE_ACQUIRE, LEASE_RENEW, LEASE_COUNT];
  */
 export class RedisStore implements Store, LeaseStore, AdminStore {
   readonly #client: RedisClient & ScriptCommands;
+  /** A Redis Cluster: checks are grouped by hash slot and each decision is sent alone. */
+  readonly #cluster: boolean;
   readonly #owned: boolean;
   readonly #prefix: string;
   readonly #now: (() => number) | undefined;
@@ -143,6 +144,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     client.on('ready', preload);
     if (client.status === 'ready') preload();
     this.#client = client as RedisClient & ScriptCommands;
+    this.#cluster = client instanceof Cluster;
   }
 
   /** The ioredis client in use. */
@@ -173,7 +175,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
     // One Redis: one script call for all keys. A cluster: keys of one identity share a slot;
     // several identities need one call each, refunded if a later one is denied.
-    if (!(this.#client instanceof Cluster)) return this.#run(checks, false);
+    if (!this.#cluster) return this.#run(checks, false);
     const groups = new Map<string, Group>();
     for (let i = 0; i < checks.length; i++) {
       const { identity } = this.#encode(checks[i] as StoreCheck);
@@ -295,8 +297,8 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
       spec = i === 0 ? part : `${spec},${part}`;
     }
     return new Promise((resolve, reject) => {
-      const pending: Pending = { checks: encoded, spec, count: checks.length, resolve, reject };
-      if (this.#client instanceof Cluster) {
+      const pending: Pending = { checks: encoded, spec, resolve, reject };
+      if (this.#cluster) {
         this.#send([pending]);
         return;
       }
@@ -337,7 +339,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     sent.then(
       (reply) => {
         let expected = 1;
-        for (const pending of batch) expected += 1 + pending.count * FIELDS_PER_STATE;
+        for (const pending of batch) expected += 1 + pending.checks.length * FIELDS_PER_STATE;
         if (!Array.isArray(reply) || reply.length !== expected) {
           const error = new StoreError(
             `unexpected reply from the tierlimit script: ${JSON.stringify(reply)?.slice(0, 100)}`,
@@ -348,8 +350,8 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
         const now = Number(reply[0]);
         let at = 1;
         for (const pending of batch) {
-          pending.resolve(readDecision(reply, at, pending.count, now));
-          at += 1 + pending.count * FIELDS_PER_STATE;
+          pending.resolve(readDecision(reply, at, pending.checks.length, now));
+          at += 1 + pending.checks.length * FIELDS_PER_STATE;
         }
       },
       (error: unknown) => {
@@ -360,7 +362,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
 
   async #acrossSlots(groups: readonly Group[], checks: readonly StoreCheck[]): Promise<ConsumeResult> {
     const states: CheckState[] = new Array(checks.length);
-    const charged: Array<{ group: Group; windowEnds: number[] }> = [];
+    const charged: Array<{ group: Group; now: number }> = [];
     let allowed = true;
     for (const group of groups) {
       const subset = group.indexes.map((i) => checks[i] as StoreCheck);
@@ -370,11 +372,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
       });
       if (!allowed) continue;
       if (result.allowed) {
-        // What the refund needs to find the charge: a window's end, or a bucket's refill time.
-        const windowEnds = subset.map((check, j) =>
-          check.algorithm === 'fixed-window' ? result.now + (result.states[j] as CheckState).resetMs : result.now,
-        );
-        charged.push({ group, windowEnds });
+        charged.push({ group, now: result.now });
       } else {
         allowed = false;
         await this.#refund(charged, checks, states);
@@ -392,22 +390,24 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   }
 
   async #refund(
-    charged: ReadonlyArray<{ group: Group; windowEnds: number[] }>,
+    charged: ReadonlyArray<{ group: Group; now: number }>,
     checks: readonly StoreCheck[],
     states: readonly CheckState[],
   ): Promise<void> {
-    for (const { group, windowEnds } of charged) {
+    for (const { group, now } of charged) {
       const keys: string[] = [];
       const args: Array<string | number> = [];
-      group.indexes.forEach((index, j) => {
+      for (const index of group.indexes) {
+        const state = states[index] as CheckState;
         // Only what was charged: a shadow check that did not fit was not.
-        if (!(states[index] as CheckState).allowed) return;
+        if (!state.allowed) continue;
         const check = checks[index] as StoreCheck;
         keys.push(this.#encode(check).keys[0] as string);
-        args.push(
-          `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.capacity} ${check.cost} ${windowEnds[j] as number}`,
-        );
-      });
+        // What finds the charge: the window's end (the script's time plus resetMs), or the
+        // bucket's refill time (the script's time).
+        const windowEnd = check.algorithm === 'fixed-window' ? now + state.resetMs : now;
+        args.push(`${check.algorithm === 'fixed-window' ? 0 : 1} ${check.capacity} ${check.cost} ${windowEnd}`);
+      }
       if (keys.length === 0) continue;
       try {
         await this.#client.tierlimitRefund(keys.length, ...keys, ...args);
