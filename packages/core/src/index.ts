@@ -34,6 +34,7 @@ export {
   type AdminStore,
   type Algorithm,
   type CheckState,
+  type ConsumeOptions,
   type ConsumeResult,
   isAdminStore,
   isLeaseStore,

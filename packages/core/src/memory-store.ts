@@ -3,6 +3,7 @@ import { ConfigurationError } from './errors.js';
 import type {
   AdminStore,
   CheckState,
+  ConsumeOptions,
   ConsumeResult,
   LeaseStore,
   Penalty,
@@ -112,8 +113,9 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     return this.#index.keys();
   }
 
-  consume(checks: readonly StoreCheck[]): ConsumeResult {
+  consume(checks: readonly StoreCheck[], options?: ConsumeOptions): ConsumeResult {
     const now = this.#now();
+    const peek = options?.peek === true;
     const count = checks.length;
     if (count > this.#fits.length) this.#growScratch(count);
     const index = this.#index;
@@ -139,7 +141,8 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
           time = now + check.windowMs;
         } else {
           value = this.#value[slot] as number;
-          time = end;
+          // A window never ends more than one window from now (the clock stepped back).
+          time = Math.min(end, now + check.windowMs);
         }
         fit = value + check.cost <= check.limit;
       } else {
@@ -167,7 +170,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     for (let i = 0; i < count; i++) {
       const check = checks[i] as StoreCheck;
       const fit = fits[i] === 1;
-      const charge = allowed && fit ? check.cost : 0;
+      const charge = allowed && fit && !peek ? check.cost : 0;
       let value = values[i] as number;
       const time = times[i] as number;
       let remaining: number;
@@ -208,6 +211,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
       } else if (
         !allowed &&
         !fit &&
+        !peek &&
         !check.shadow &&
         check.penalty !== undefined &&
         this.#violation(check.penalty, now, count)
@@ -226,7 +230,28 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     }
 
     this.#sweep(SWEEP_PER_CALL, now);
-    return { allowed, states };
+    return { allowed, states, now };
+  }
+
+  refund(checks: readonly StoreCheck[], result: ConsumeResult): void {
+    if (!result.allowed) return;
+    const now = this.#now();
+    const at = result.now ?? now;
+    for (let i = 0; i < checks.length; i++) {
+      const check = checks[i] as StoreCheck;
+      const state = result.states[i];
+      if (state === undefined || !state.allowed || check.cost === 0) continue;
+      const slot = this.#index.get(check.key);
+      if (slot === undefined) continue;
+      if (check.algorithm === 'fixed-window') {
+        // Only the window the charge was made in: a new window owes nothing.
+        const end = this.#time[slot] as number;
+        if (now >= end || end !== at + state.resetMs) continue;
+        this.#value[slot] = Math.max(0, (this.#value[slot] as number) - check.cost);
+      } else {
+        this.#value[slot] = Math.min(check.capacity, (this.#value[slot] as number) + check.cost);
+      }
+    }
   }
 
   /** Makes the per-call scratch space hold `count` checks. */

@@ -63,10 +63,43 @@ export interface CheckState {
 
 /** The store's answer for one request. */
 export interface ConsumeResult {
-  /** True when every check that is not a shadow had room; only then was anything charged. */
+  /** True when every check that is not a shadow had room; only then was anything charged (never on a peek). */
   readonly allowed: boolean;
   /** One state per check, in the order of the checks. */
   readonly states: readonly CheckState[];
+  /**
+   * The store's clock when it decided, in ms since the epoch (Redis `TIME` for Redis).
+   * The limiter reports reset times from it, so a skewed application clock does not skew
+   * `X-RateLimit-Reset`. Omit it when the store uses the limiter's own clock.
+   */
+  readonly now?: number;
+}
+
+/**
+ * What the limiter tells a store about one `consume` call. The same object may be passed to
+ * many calls (its fields then never change); `sent` is per call.
+ */
+export interface ConsumeOptions {
+  /**
+   * Decide as if charging each check's cost and report the states, but charge nothing and
+   * count no denial toward a suspension: the limiter asks this before reading a request's
+   * body, to refuse a request that has no room for even one unit without charging it.
+   * Default `false`.
+   */
+  readonly peek?: boolean;
+  /**
+   * How long the limiter waits for the answer, in ms, counted from `sent()` (or from the
+   * call, for a store that never calls it). A store that can tell when the decision is
+   * executed should refuse to charge one that runs after that and fail it instead (it
+   * would arrive after the limiter answered without it). `undefined`: no deadline.
+   */
+  readonly timeoutMs?: number;
+  /**
+   * A store that queues decisions before sending them (batching, waiting for a connection)
+   * calls this when the decision leaves the process: the limiter's timeout counts from
+   * then, so time spent waiting behind this process's own work is not blamed on the store.
+   */
+  sent?(): void;
 }
 
 /** A policy as a store sees it when asked whether it can keep it. */
@@ -94,7 +127,17 @@ export interface Store {
    * limiter: new limits make new checks, so a store may cache what it derives from a check
    * by object identity.
    */
-  consume(checks: readonly StoreCheck[]): ConsumeResult | Promise<ConsumeResult>;
+  consume(checks: readonly StoreCheck[], options?: ConsumeOptions): ConsumeResult | Promise<ConsumeResult>;
+  /**
+   * Gives back what `consume(checks)` charged when it answered `result` (nothing unless
+   * `result.allowed`; each check whose state fitted, at its cost). A fixed window is only
+   * refunded while it is still the window the charge was made in (`result.now` +
+   * `resetMs` tells which); a bucket gets its units back, capped at its capacity. The
+   * limiter calls it when a request it charged is refused after all: a later mount of the
+   * same limiter refused it, or the store's answer came after the limiter had answered
+   * without it and refused. Stores without it leave such charges in place.
+   */
+  refund?(checks: readonly StoreCheck[], result: ConsumeResult): void | Promise<void>;
   /** Release timers and connections. */
   close?(): void | Promise<void>;
 }
