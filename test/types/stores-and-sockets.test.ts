@@ -77,9 +77,12 @@ describe('@tierlimit/ws', () => {
       readonly violations?: ViolationLimits | false;
       readonly maxSubscriptions?: number;
       readonly maxBufferedBytes?: number;
+      readonly bufferGraceMs?: number;
+      readonly bufferCeilingBytes?: number;
       readonly connections?: ConnectionOptions;
       readonly requestIdHeader?: string;
       readonly now?: () => number;
+      readonly onError?: (error: unknown, conn: GuardedConnection) => void;
       readonly onWarning?: (warning: Warning) => void;
     }>();
     expectTypeOf<MessageLimits>().toEqualTypeOf<{

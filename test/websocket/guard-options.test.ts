@@ -45,6 +45,37 @@ describe('webSocketGuard options', () => {
       'Expected `maxBufferedBytes` to be a positive integer, got 0.',
     ],
     [
+      'negative bufferGraceMs',
+      { limiter, bufferGraceMs: -1 },
+      'Expected `bufferGraceMs` to be a non-negative integer, got -1.',
+    ],
+    [
+      'bufferGraceMs in seconds, as a string',
+      { limiter, bufferGraceMs: '5s' },
+      'Expected `bufferGraceMs` to be a non-negative integer, got "5s".',
+    ],
+    [
+      'bufferGraceMs past what a Node timer holds',
+      { limiter, bufferGraceMs: 2 ** 31 },
+      'Expected `bufferGraceMs` to be at most 2147483647 (about 24.8 days, the longest timer Node keeps), got 2147483648.',
+    ],
+    [
+      'zero bufferCeilingBytes',
+      { limiter, bufferCeilingBytes: 0 },
+      'Expected `bufferCeilingBytes` to be a positive integer, got 0.',
+    ],
+    [
+      'a ceiling under the cap',
+      { limiter, maxBufferedBytes: 65_536, bufferCeilingBytes: 1_000 },
+      'Expected `bufferCeilingBytes` to be at least `maxBufferedBytes` (65536), got 1000: the ceiling drops a client at once, the cap only after `bufferGraceMs`.',
+    ],
+    [
+      'a ceiling under the default cap',
+      { limiter, bufferCeilingBytes: 1_000_000 },
+      'Expected `bufferCeilingBytes` to be at least `maxBufferedBytes` (1048576), got 1000000: the ceiling drops a client at once, the cap only after `bufferGraceMs`.',
+    ],
+    ['onError not a function', { limiter, onError: 'log' }, 'Expected `onError` to be a function, got "log".'],
+    [
       'messages.limit 0',
       { limiter, messages: { limit: 0 } },
       'Expected `messages.limit` to be a positive integer, got 0.',
@@ -106,6 +137,14 @@ describe('webSocketGuard options', () => {
     expect(message(options)).toBe(expected);
   });
 
+  test('the send-buffer options accept their documented range', () => {
+    expect(() => webSocketGuard({ limiter, bufferGraceMs: 0 })).not.toThrow();
+    expect(() => webSocketGuard({ limiter, maxBufferedBytes: 1_024, bufferCeilingBytes: 1_024 })).not.toThrow();
+    // The default ceiling follows the cap (4 ×), so a large cap alone is never an error.
+    expect(() => webSocketGuard({ limiter, maxBufferedBytes: 64 * 1_048_576 })).not.toThrow();
+    expect(() => webSocketGuard({ limiter, onError: () => undefined })).not.toThrow();
+  });
+
   test('a misspelt option is an error, with a suggestion', () => {
     expect(message({ limiter, maxPayLoad: 10 })).toMatch(
       /^Unknown option `maxPayLoad` in webSocketGuard options; .* Did you mean `maxPayload`\?$/,
@@ -114,6 +153,7 @@ describe('webSocketGuard options', () => {
       /Unknown option `messages\.brust`.* Did you mean `messages\.burst`\?$/,
     );
     expect(message({ limiter, connections: { ttlMs: 10 } })).toMatch(/^Unknown option `connections\.ttlMs`/);
+    expect(message({ limiter, bufferGraceMS: 10 })).toMatch(/Did you mean `bufferGraceMs`\?$/);
   });
 
   test('the upgrade policy must exist in every tier, as for an HTTP route', () => {

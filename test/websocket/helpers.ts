@@ -60,7 +60,8 @@ export async function startGuardServer(
   server.on('upgrade', (req, socket, head) =>
     guard.handleUpgrade(wss, req, socket, head, (conn, request) => {
       accepted.push(conn);
-      onConnection(conn, request);
+      // Passed on, so that the guard sees the promise an async handler returns.
+      return onConnection(conn, request);
     }),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

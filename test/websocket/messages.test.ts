@@ -203,12 +203,14 @@ describe('per-connection limits', () => {
     expect((await closed(ws)).code).toBe(1009);
   });
 
-  test('a client that stops reading is dropped once its send buffer passes maxBufferedBytes', async () => {
+  test('a client that stops reading is dropped at the default ceiling, 4 × maxBufferedBytes, without waiting', async () => {
     const seen = warnings();
     let dropped: Promise<number> | undefined;
     let sent = 0;
+    let maxBuffered = 0;
     const server = await start(
-      { limiter, maxBufferedBytes: 256 * 1024, onWarning: seen.onWarning },
+      // A minute of grace: only the ceiling (no option given: 1 MiB here) can drop it in time.
+      { limiter, maxBufferedBytes: 256 * 1024, bufferGraceMs: 60_000, onWarning: seen.onWarning },
       {
         onConnection: (conn) => {
           dropped = new Promise((resolve) => conn.once('close', (code) => resolve(code)));
@@ -218,6 +220,7 @@ describe('per-connection limits', () => {
             for (let i = 0; i < 64; i++) {
               if (!conn.send(chunk)) return;
               sent += chunk.length;
+              maxBuffered = Math.max(maxBuffered, conn.socket.bufferedAmount);
             }
             if (sent < 64 * 1024 * 1024) setImmediate(pump);
           };
@@ -248,6 +251,8 @@ describe('per-connection limits', () => {
       await eventually(() => dropped !== undefined);
       expect(await dropped).toBe(1006);
       expect(sent).toBeLessThan(64 * 1024 * 1024);
+      expect(maxBuffered).toBeGreaterThan(256 * 1024);
+      expect(maxBuffered).toBeLessThanOrEqual(4 * 256 * 1024);
       expect(seen.codes).toContain('TL_WS_SLOW_CLIENT');
     } finally {
       socket.destroy();

@@ -9,7 +9,7 @@ export const CloseCode = Object.freeze({
   POLICY_VIOLATION: 1008,
   /** A message larger than `maxPayload` (after inflating, with permessage-deflate). Sent by `ws` itself. */
   MESSAGE_TOO_BIG: 1009,
-  /** The app's connection handler threw. */
+  /** The app's code threw or rejected (`onConnection`, or a listener on the connection) and `onError` is the default. */
   INTERNAL_ERROR: 1011,
   /**
    * The connection's lease lapsed (the heartbeat could not renew it in time) and the API

@@ -12,8 +12,20 @@
  * that is not holding a lease in the shared store tries to get one at every heartbeat.
  */
 import type { LeaseStore, Warning } from '@tierlimit/core';
-import type { LeaseFaultMode } from './options.js';
 import { bounded } from './with-timeout.js';
+
+/**
+ * What the guard does when the lease store fails or times out while an upgrade takes its
+ * connection lease. Never a 429: a store failure is not the client's fault.
+ *
+ * - `local` (default): take the lease in an in-process store instead, so the tier's cap
+ *   still holds per instance. The connection moves to the shared store at a later
+ *   heartbeat once it answers again (and is closed with 1013 if the cap is full there).
+ * - `open`: admit the connection without a lease; it takes one at a later heartbeat once
+ *   the store answers (closed with 1013 if the cap is full by then).
+ * - `closed`: refuse the upgrade with 503 `SERVICE_UNAVAILABLE` and `Retry-After`.
+ */
+export type LeaseFaultMode = 'local' | 'open' | 'closed';
 
 /** What a lease needs from its guard. */
 export interface LeaseContext {

@@ -20,14 +20,17 @@ import {
   storageKey,
 } from '@tierlimit/core';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { CloseCode } from './close-codes.js';
 import { ConnectionLease, type LeaseContext } from './connection-lease.js';
 import { GuardedConnection } from './guarded-connection.js';
+import { callSafely } from './handler-errors.js';
 import type { WebSocketGuardOptions } from './options.js';
 import { refuseUpgrade } from './upgrade-response.js';
 import { type ResolvedGuardOptions, resolveGuardOptions } from './validate-options.js';
 
-/** Receives each admitted connection, once the handshake is complete. */
+/**
+ * Receives each admitted connection, once the handshake is complete. A throw, or a
+ * rejection of the promise it returns (an `async` handler), goes to the guard's `onError`.
+ */
 export type ConnectionHandler = (conn: GuardedConnection, req: IncomingMessage) => void;
 
 /** How long (ms) a client is asked to wait when the guard cannot decide (a failing store, a shutdown). */
@@ -191,7 +194,11 @@ export class WebSocketGuard {
     }
     if (this.#closing) return this.#unavailable(socket, requestId, 'The server is shutting down. Retry shortly.');
 
-    const decision = await options.check(req, { ip: options.clientIp(req), headers: req.headers });
+    const decision = await options.check(req, {
+      ip: options.clientIp(req),
+      peer: req.socket.remoteAddress,
+      headers: req.headers,
+    });
     if (!usable(socket)) return;
     if (!decision.allowed) {
       refuseUpgrade(socket, { status: decision.status, headers: decision.headers, body: decision.body });
@@ -234,16 +241,11 @@ export class WebSocketGuard {
         this.#connections.delete(conn);
         if (this.#connections.size === 0) this.#drained?.();
       });
-      try {
-        onConnection(conn, req);
-      } catch (error) {
-        options.warn({
-          code: 'TL_WS_HANDLER_FAILED',
-          message: `the WebSocket connection handler threw (${error instanceof Error ? error.message : typeof error}); the connection was closed with 1011.`,
-          error,
-        });
-        conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
-      }
+      // Runs inside ws's handshake callback: a throw here would be an uncaught exception.
+      callSafely(
+        () => onConnection(conn, req),
+        (error) => options.onError(error, conn),
+      );
     });
   }
 

@@ -2,7 +2,8 @@
  * One admitted WebSocket connection and its per-connection limits: the message rate (a
  * token bucket), repeated violations, the subscription count, the send buffer bound, and
  * the heartbeat that keeps its connection lease alive. Messages reach the app only through
- * this object's `message` event, and only when the rate allows.
+ * this object's `message` event, and only when the rate allows; whatever the app's
+ * listeners throw or reject goes to the guard's `onError`, never to the process.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -16,12 +17,16 @@ import {
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode } from './close-codes.js';
 import type { ConnectionLease, LeaseHolding } from './connection-lease.js';
-import { TokenBucket } from './token-bucket.js';
-import type { ResolvedGuardOptions } from './validate-options.js';
+import { callSafely, type HandlerErrorRoute } from './handler-errors.js';
+import { type ResolvedBucket, TokenBucket } from './token-bucket.js';
 
 /** Events of a {@link GuardedConnection} (`conn.on(name, listener)`). */
 export interface GuardedConnectionEvents {
-  /** A message within the rate limit. Messages over it never arrive here. */
+  /**
+   * A message within the rate limit. Messages over it never arrive here. A listener that
+   * throws or rejects (a bare `JSON.parse` of a non-JSON frame) reaches the guard's
+   * `onError`, as for every event here; the process never sees it.
+   */
   message: [data: RawData, isBinary: boolean];
   /** The connection closed, however it ended; the lease is released by then. */
   close: [code: number, reason: Buffer];
@@ -34,6 +39,30 @@ export interface GuardedConnectionEvents {
   limited: [body: ErrorBody];
 }
 
+/**
+ * What a connection reads from its guard's resolved options. Declared here, not taken from
+ * validate-options, so that the public options can name GuardedConnection (in `onError`)
+ * without a cycle between the two files.
+ */
+export interface ConnectionSettings {
+  readonly messages: ResolvedBucket | false;
+  readonly violations: { readonly limit: number; readonly windowMs: number } | false;
+  readonly maxSubscriptions: number;
+  readonly maxBufferedBytes: number;
+  readonly bufferGraceMs: number;
+  readonly bufferCeilingBytes: number;
+  readonly heartbeatMs: number;
+  readonly now: () => number;
+  readonly warn: (warning: Warning) => void;
+  /** Never throws (resolveHandlerErrorRoute). */
+  readonly onError: HandlerErrorRoute<GuardedConnection>;
+}
+
+type Listener<K extends keyof GuardedConnectionEvents> = (
+  this: GuardedConnection,
+  ...args: GuardedConnectionEvents[K]
+) => unknown;
+
 /** `ws`'s readyState values. */
 const OPEN = 1;
 
@@ -44,11 +73,13 @@ export class GuardedConnection extends EventEmitter<GuardedConnectionEvents> {
   readonly decision: Decision;
   /** The upgrade's request id (its `X-Request-Id`, or a fresh one), echoed in error frames. */
   readonly requestId: string;
-  readonly #options: ResolvedGuardOptions;
+  readonly #options: ConnectionSettings;
   readonly #bucket: TokenBucket | undefined;
   readonly #subscriptions = new Set<string>();
   readonly #lease: ConnectionLease | undefined;
   readonly #heartbeat: ReturnType<typeof setInterval>;
+  /** Set while the send buffer is over `maxBufferedBytes`: the one timer that ends the grace period. */
+  #overCap: ReturnType<typeof setTimeout> | undefined;
   #violations = 0;
   #violationWindowEnd = 0;
   #closed = false;
@@ -59,7 +90,7 @@ export class GuardedConnection extends EventEmitter<GuardedConnectionEvents> {
     decision: Decision,
     requestId: string,
     lease: ConnectionLease | undefined,
-    options: ResolvedGuardOptions,
+    options: ConnectionSettings,
   ) {
     super();
     this.socket = socket;
@@ -71,12 +102,10 @@ export class GuardedConnection extends EventEmitter<GuardedConnectionEvents> {
     this.#heartbeat = setInterval(() => void this.#beat(), options.heartbeatMs);
     this.#heartbeat.unref();
     socket.on('message', (data, isBinary) => this.#receive(data, isBinary));
-    socket.on('error', (error) => {
-      if (this.listenerCount('error') > 0) this.emit('error', error);
-    });
+    socket.on('error', (error) => this.#dispatch('error', error));
     socket.once('close', (code, reason) => {
       this.#end();
-      this.emit('close', code, reason);
+      this.#dispatch('close', code, reason);
     });
   }
 
@@ -130,8 +159,9 @@ export class GuardedConnection extends EventEmitter<GuardedConnectionEvents> {
   }
 
   /**
-   * Sends `data` (see `ws`'s `send`) and drops the client if its send buffer now holds more
-   * than `maxBufferedBytes`. False when the connection is not open or was just dropped.
+   * Sends `data` (see `ws`'s `send`), then checks the send buffer: over `maxBufferedBytes`
+   * starts the grace period (`bufferGraceMs`), over `bufferCeilingBytes` drops the client
+   * at once. False when the connection is not open or was just dropped.
    */
   send(data: string | Buffer | ArrayBuffer | Uint8Array, callback?: (error?: Error) => void): boolean {
     // Once open, ws's send never throws: on a closing socket it reports the error to `callback`.
@@ -159,7 +189,7 @@ export class GuardedConnection extends EventEmitter<GuardedConnectionEvents> {
     if (this.#closed || this.socket.readyState !== OPEN) return;
     const waitMs = this.#bucket?.take() ?? 0;
     if (waitMs === 0) {
-      this.emit('message', data, isBinary);
+      this.#dispatch('message', data, isBinary);
       return;
     }
     this.#refuse(waitMs);
@@ -195,13 +225,64 @@ export class GuardedConnection extends EventEmitter<GuardedConnectionEvents> {
       },
     );
     this.send(JSON.stringify(body));
-    this.emit('limited', body);
+    this.#dispatch('limited', body);
   }
 
-  /** Drops a client whose send buffer is over the bound. False if it was dropped. */
+  /**
+   * Calls each listener of `event` on its own, like `emit`, but a throw or a rejection goes
+   * to `onError` instead of up through `ws`'s socket listener (an uncaught exception that
+   * would end the process), and does not keep the next listeners from running. `error` has
+   * no special meaning here: with no listener it goes nowhere.
+   */
+  #dispatch<K extends keyof GuardedConnectionEvents>(event: K, ...args: GuardedConnectionEvents[K]): void {
+    // rawListeners is a copy (a listener may remove itself), with `once` wrappers that
+    // remove themselves when called, as `emit` does.
+    for (const listener of this.rawListeners(event) as Listener<K>[]) {
+      callSafely(
+        () => listener.apply(this, args),
+        (error) => this.#options.onError(error, this),
+      );
+    }
+  }
+
+  /**
+   * The send-buffer bound. Over `maxBufferedBytes` the client is watched, not dropped: one
+   * large publish, or a burst of sends in one tick, fills the buffer for a moment even for
+   * a client reading at full speed (issue 13). It is dropped if the buffer is still over
+   * the cap when `bufferGraceMs` has passed (a check that finds it under the cap meanwhile
+   * ends the watch), or at once past `bufferCeilingBytes`, which bounds what one stalled
+   * client can hold in this process during the grace period. False if dropped.
+   */
   #checkBuffer(): boolean {
-    if (this.socket.bufferedAmount <= this.#options.maxBufferedBytes) return true;
-    this.#options.warn(slowClient(this.#options.maxBufferedBytes));
+    const { maxBufferedBytes, bufferCeilingBytes, bufferGraceMs } = this.#options;
+    const buffered = this.socket.bufferedAmount;
+    if (buffered <= maxBufferedBytes) {
+      this.#stopWatching();
+      return true;
+    }
+    if (buffered > bufferCeilingBytes) return this.#drop('ceiling');
+    if (bufferGraceMs === 0) return this.#drop('grace');
+    // One timer per connection while over the cap, never one per message: later checks
+    // over the cap leave it running, so a client that never drains is dropped on time.
+    if (this.#overCap === undefined) {
+      this.#overCap = setTimeout(() => {
+        this.#overCap = undefined;
+        if (!this.#closed && this.socket.bufferedAmount > maxBufferedBytes) this.#drop('grace');
+      }, bufferGraceMs);
+      this.#overCap.unref();
+    }
+    return true;
+  }
+
+  #stopWatching(): void {
+    if (this.#overCap === undefined) return;
+    clearTimeout(this.#overCap);
+    this.#overCap = undefined;
+  }
+
+  #drop(why: 'grace' | 'ceiling'): false {
+    this.#stopWatching();
+    this.#options.warn(slowClient(why, this.#options));
     // A close frame would wait behind the very data the client does not read: cut it.
     this.socket.terminate();
     return false;
@@ -219,6 +300,7 @@ export class GuardedConnection extends EventEmitter<GuardedConnectionEvents> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    this.#stopWatching();
     this.#subscriptions.clear();
     void this.#lease?.release();
   }
@@ -230,9 +312,13 @@ export class GuardedConnection extends EventEmitter<GuardedConnectionEvents> {
   }
 }
 
-function slowClient(maxBufferedBytes: number): Warning {
+function slowClient(why: 'grace' | 'ceiling', options: ConnectionSettings): Warning {
+  const { maxBufferedBytes, bufferGraceMs, bufferCeilingBytes } = options;
   return {
     code: 'TL_WS_SLOW_CLIENT',
-    message: `a WebSocket client stopped reading and its send buffer passed maxBufferedBytes (${maxBufferedBytes} bytes); it was dropped.`,
+    message:
+      why === 'grace'
+        ? `a WebSocket client's send buffer stayed above maxBufferedBytes (${maxBufferedBytes} bytes) for bufferGraceMs (${bufferGraceMs} ms): it is not reading fast enough, and was dropped.`
+        : `a WebSocket client's send buffer passed bufferCeilingBytes (${bufferCeilingBytes} bytes); it was dropped at once to protect the server's memory.`,
   };
 }

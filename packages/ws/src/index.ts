@@ -1,10 +1,9 @@
 export { CloseCode } from './close-codes.js';
-export type { LeaseHolding } from './connection-lease.js';
+export type { LeaseFaultMode, LeaseHolding } from './connection-lease.js';
 export { type ConnectionHandler, WebSocketGuard, webSocketGuard } from './guard.js';
 export { GuardedConnection, type GuardedConnectionEvents } from './guarded-connection.js';
 export type {
   ConnectionOptions,
-  LeaseFaultMode,
   MessageLimits,
   ViolationLimits,
   WebSocketGuardOptions,

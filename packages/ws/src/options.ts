@@ -4,19 +4,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { LeaseStore, RateLimiter, Warning } from '@tierlimit/core';
-
-/**
- * What the guard does when the lease store fails or times out while an upgrade takes its
- * connection lease. Never a 429: a store failure is not the client's fault.
- *
- * - `local` (default): take the lease in an in-process store instead, so the tier's cap
- *   still holds per instance. The connection moves to the shared store at a later
- *   heartbeat once it answers again (and is closed with 1013 if the cap is full there).
- * - `open`: admit the connection without a lease; it takes one at a later heartbeat once
- *   the store answers (closed with 1013 if the cap is full by then).
- * - `closed`: refuse the upgrade with 503 `SERVICE_UNAVAILABLE` and `Retry-After`.
- */
-export type LeaseFaultMode = 'local' | 'open' | 'closed';
+import type { LeaseFaultMode } from './connection-lease.js';
+import type { GuardedConnection } from './guarded-connection.js';
 
 /** Message rate of one connection: a token bucket. */
 export interface MessageLimits {
@@ -99,11 +88,27 @@ export interface WebSocketGuardOptions {
   /** Most channels one connection may be subscribed to at once (`conn.subscribe`). Positive integer. Default `50`. */
   readonly maxSubscriptions?: number;
   /**
-   * Bytes queued for a client that does not read (`ws.bufferedAmount`) beyond which the
-   * connection is dropped (terminated: the client sees 1006). Checked after every
-   * `conn.send` and at every heartbeat. Positive integer. Default `1_048_576` (1 MiB).
+   * Bytes queued for a client (`ws.bufferedAmount`) that a client may hold for at most
+   * `bufferGraceMs`: still above it after that, it is dropped (terminated: the client sees
+   * 1006). Checked after every `conn.send` and at every heartbeat. Positive integer.
+   * Default `1_048_576` (1 MiB).
    */
   readonly maxBufferedBytes?: number;
+  /**
+   * How long a client's send buffer may stay above `maxBufferedBytes` before it is dropped,
+   * in milliseconds: a client reading normally drains one large publish within it; one that
+   * stopped reading does not. A check (a `conn.send`, a heartbeat) that finds the buffer
+   * back under the cap ends the grace period. `0` drops at the first check over the cap.
+   * Non-negative integer, at most `2_147_483_647` (Node's longest timer). Default `5_000`.
+   */
+  readonly bufferGraceMs?: number;
+  /**
+   * Bytes queued for a client beyond which it is dropped at once, grace period or not: the
+   * bound on what one stalled client can make this process hold. Set it above the largest
+   * burst you send to one client at a time. At least `maxBufferedBytes`. Positive integer.
+   * Default: 4 × `maxBufferedBytes` (4 MiB).
+   */
+  readonly bufferCeilingBytes?: number;
   /** Connection leases: TTL, heartbeat, store and what a store failure means. */
   readonly connections?: ConnectionOptions;
   /**
@@ -114,6 +119,15 @@ export interface WebSocketGuardOptions {
   readonly requestIdHeader?: string;
   /** Clock in milliseconds since the epoch (message buckets, timestamps, the fallback lease store). Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Receives every error thrown by your `onConnection` handler or by a listener on a
+   * connection (`message`, `limited`, `close`, `error`), or the rejection of a promise one
+   * of them returns, with the connection concerned. Nothing of it reaches the process.
+   * Close the connection here if its state may be broken. If `onError` itself throws, the
+   * default applies. Default: report `TL_WS_HANDLER_FAILED` through `onWarning` (once) and
+   * close that connection with 1011.
+   */
+  readonly onError?: (error: unknown, conn: GuardedConnection) => void;
   /**
    * Receives operational warnings once per code: `TL_WS_LEASE_STORE_FAILED`,
    * `TL_WS_LOCAL_LEASES`, `TL_WS_NO_CONNECTION_LIMIT`, `TL_WS_SERVER_OPTIONS`,

@@ -3,7 +3,13 @@
  * never touches a store: a connection lives on one instance, and a store round trip per
  * message would cost more than the message.
  */
-import type { ResolvedBucket } from './validate-options.js';
+
+/** A token bucket's shape: `limit` units refilled per `windowMs`, holding at most `capacity`. */
+export interface ResolvedBucket {
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly capacity: number;
+}
 
 /** Floating-point slack: tokens are fractional while refilling. */
 const EPSILON = 1e-9;

@@ -20,26 +20,19 @@ import {
   rejectUnknownKeys,
   type Warning,
 } from '@tierlimit/core';
-import type { LeaseFaultMode, WebSocketGuardOptions } from './options.js';
+import type { LeaseFaultMode } from './connection-lease.js';
+import type { ConnectionSettings, GuardedConnection } from './guarded-connection.js';
+import { type HandlerErrorRoute, resolveHandlerErrorRoute } from './handler-errors.js';
+import type { WebSocketGuardOptions } from './options.js';
+import type { ResolvedBucket } from './token-bucket.js';
 
-/** A token bucket's shape: `refill` units per `windowMs`, holding at most `capacity`. */
-export interface ResolvedBucket {
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly capacity: number;
-}
-
-export interface ResolvedGuardOptions {
+/** Everything the guard runs on; what each connection reads is ConnectionSettings. */
+export interface ResolvedGuardOptions extends ConnectionSettings {
   readonly limiter: RateLimiter;
   readonly check: RouteHandler<IncomingMessage>;
   readonly clientIp: (req: IncomingMessage) => string | undefined;
   readonly maxPayload: number;
-  readonly messages: ResolvedBucket | false;
-  readonly violations: { readonly limit: number; readonly windowMs: number } | false;
-  readonly maxSubscriptions: number;
-  readonly maxBufferedBytes: number;
   readonly leaseTtlMs: number;
-  readonly heartbeatMs: number;
   /** Where leases live; `shared` is false when it is this process's own memory store. */
   readonly leaseStore: LeaseStore;
   readonly leaseStoreShared: boolean;
@@ -47,8 +40,6 @@ export interface ResolvedGuardOptions {
   readonly onStoreFailure: LeaseFaultMode;
   readonly retryAfterMs: number;
   readonly requestIdHeader: string;
-  readonly now: () => number;
-  readonly warn: (warning: Warning) => void;
 }
 
 const OPTION_NAMES = [
@@ -61,13 +52,22 @@ const OPTION_NAMES = [
   'violations',
   'maxSubscriptions',
   'maxBufferedBytes',
+  'bufferGraceMs',
+  'bufferCeilingBytes',
   'connections',
   'requestIdHeader',
   'now',
+  'onError',
   'onWarning',
 ];
 const CONNECTION_OPTION_NAMES = ['leaseTtlMs', 'heartbeatMs', 'store', 'timeoutMs', 'onStoreFailure', 'retryAfterMs'];
 const FAULT_MODES: readonly LeaseFaultMode[] = ['local', 'open', 'closed'];
+
+/**
+ * The longest delay a Node timer keeps: a longer one fires after 1 ms, with only a process
+ * warning (SPEC section 6 has the same trap in rate-limiter-flexible's windows).
+ */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** Header names as Node exposes them: lower case, token characters only. */
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -133,6 +133,10 @@ export function resolveGuardOptions(options: WebSocketGuardOptions): ResolvedGua
     optionalFunction<(warning: Warning) => void>(raw.onWarning, 'onWarning') ??
     ((warning: Warning) => console.warn(`[tierlimit] ${warning.code}: ${warning.message}`));
   const warn = onceEach(onWarning);
+  const onError = resolveHandlerErrorRoute(
+    optionalFunction<HandlerErrorRoute<GuardedConnection>>(raw.onError, 'onError'),
+    warn,
+  );
 
   const requestIdHeader = or(raw.requestIdHeader, 'x-request-id');
   if (typeof requestIdHeader !== 'string' || !HEADER_NAME.test(requestIdHeader)) {
@@ -178,6 +182,23 @@ export function resolveGuardOptions(options: WebSocketGuardOptions): ResolvedGua
     );
   }
 
+  const bufferGraceMs = nonNegativeInteger(or(raw.bufferGraceMs, 5_000), 'bufferGraceMs');
+  if (bufferGraceMs > MAX_TIMER_MS) {
+    throw new ConfigurationError(
+      `Expected \`bufferGraceMs\` to be at most ${MAX_TIMER_MS} (about 24.8 days, the longest timer Node keeps), got ${bufferGraceMs}.`,
+    );
+  }
+  const maxBufferedBytes = positiveInteger(or(raw.maxBufferedBytes, 1_048_576), 'maxBufferedBytes');
+  const bufferCeilingBytes = positiveInteger(
+    or(raw.bufferCeilingBytes, Math.min(4 * maxBufferedBytes, Number.MAX_SAFE_INTEGER)),
+    'bufferCeilingBytes',
+  );
+  if (bufferCeilingBytes < maxBufferedBytes) {
+    throw new ConfigurationError(
+      `Expected \`bufferCeilingBytes\` to be at least \`maxBufferedBytes\` (${maxBufferedBytes}), got ${bufferCeilingBytes}: the ceiling drops a client at once, the cap only after \`bufferGraceMs\`.`,
+    );
+  }
+
   return {
     limiter,
     check,
@@ -186,7 +207,9 @@ export function resolveGuardOptions(options: WebSocketGuardOptions): ResolvedGua
     messages: resolveMessages(raw.messages),
     violations: resolveViolations(raw.violations),
     maxSubscriptions: positiveInteger(or(raw.maxSubscriptions, 50), 'maxSubscriptions'),
-    maxBufferedBytes: positiveInteger(or(raw.maxBufferedBytes, 1_048_576), 'maxBufferedBytes'),
+    maxBufferedBytes,
+    bufferGraceMs,
+    bufferCeilingBytes,
     leaseTtlMs,
     heartbeatMs,
     leaseStore,
@@ -197,5 +220,6 @@ export function resolveGuardOptions(options: WebSocketGuardOptions): ResolvedGua
     requestIdHeader,
     now,
     warn,
+    onError,
   };
 }
