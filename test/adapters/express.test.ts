@@ -38,12 +38,13 @@ describe('Express adapter', () => {
     await api.get('/a').set('X-API-Key', 'k').expect(429);
   });
 
-  test('an error in a cost function goes to Express error handling, not an unhandled rejection', async () => {
+  test('an error in a cost function is a JSON 500 with a generic message, not an unhandled rejection', async () => {
+    const warnings: string[] = [];
     const app = express();
     app.post(
       '/',
       rateLimit(
-        { resolveTier },
+        { resolveTier, onWarning: (warning) => warnings.push(warning.message) },
         {
           cost: async () => {
             throw new Error('bug');
@@ -53,12 +54,13 @@ describe('Express adapter', () => {
       (_req, res) => res.end(),
     );
     app.use(jsonErrors());
-    app.use((_error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-      res.status(500).json({ handled: true });
-    });
     const res = await serve(app).post('/').set('X-API-Key', 'k');
     expect(res.status).toBe(500);
-    expect(res.body).toEqual({ handled: true });
+    expect(res.body.error).toMatchObject({
+      code: 'INTERNAL_ERROR',
+      message: 'The server could not process this request.',
+    });
+    expect(warnings).toEqual([expect.stringContaining('POST /')]);
   });
 
   test('jsonErrors renders a too-large body in the JSON error shape', async () => {

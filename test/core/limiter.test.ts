@@ -213,8 +213,9 @@ describe('RateLimiter', () => {
     expect(decision.policies.map((p) => p.policy)).toEqual(['ip']);
   });
 
-  test('the route cost may be async; a RequestError from it is a 4xx; other errors propagate', async () => {
-    const l = limiter();
+  test('the route cost may be async; a RequestError from it is a 4xx; any other failure is a JSON 500 and a warning', async () => {
+    const warnings: Warning[] = [];
+    const l = limiter({ onWarning: (warning) => warnings.push(warning) });
     const asyncCost = l.handler<{ n: number }>({ policy: 'events', cost: async (req) => req.n });
     expect((await asyncCost({ n: 5 }, facts('k-free'))).remaining).toBe(45);
     const bad = l.handler<unknown>({
@@ -230,14 +231,27 @@ describe('RateLimiter', () => {
       message: 'No.',
       details: { field: 'x' },
     });
-    const buggy = l.handler<unknown>({
-      cost: () => {
-        throw new TypeError('bug in my cost function');
+    const buggy = l.handler<unknown>(
+      {
+        cost: () => {
+          throw new TypeError('bug in my cost function');
+        },
       },
+      () => 'POST /buggy',
+    );
+    const failed = await buggy({}, facts('k-free'));
+    expect(failed.status).toBe(500);
+    expect((failed.body as ErrorBody | undefined)?.error).toMatchObject({
+      code: 'INTERNAL_ERROR',
+      message: 'The server could not process this request.',
     });
-    await expect(buggy({}, facts('k-free'))).rejects.toThrow('bug in my cost function');
-    const garbage = l.handler<unknown>({ cost: () => Number.NaN });
-    await expect(garbage({}, facts('k-free'))).rejects.toThrow(/cost to be a non-negative integer, got NaN/);
+    expect(JSON.stringify(failed.body)).not.toContain('bug in my cost function');
+    const garbage = l.handler<unknown>({ cost: () => 2.5 }, () => 'POST /garbage');
+    expect((await garbage({}, facts('k-free'))).status).toBe(500);
+    expect(warnings.map((w) => w.code)).toEqual(['TL_INVALID_COST', 'TL_INVALID_COST']);
+    expect(warnings[0]?.message).toContain('POST /buggy');
+    expect(warnings[1]?.message).toContain('POST /garbage');
+    expect(warnings[1]?.message).toContain('2.5');
   });
 
   test('skip lets a request through unchecked', async () => {

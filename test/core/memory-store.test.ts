@@ -64,7 +64,7 @@ describe('memory store', () => {
       expect(capped.consume([window('abuser', 3)]).allowed).toBe(false);
     });
 
-    test('when every key is being limited, a new key is checked but not tracked, and the operator is told once', () => {
+    test('when every key is being limited, a new key is refused (full), never admitted untracked, and the operator is told once', () => {
       const warnings: string[] = [];
       const capped = new MemoryStore({
         now: clock.now,
@@ -73,11 +73,67 @@ describe('memory store', () => {
         onFull: (m) => warnings.push(m),
       });
       for (const key of ['a', 'b']) capped.consume([window(key, 1)]);
-      expect(capped.consume([window('c', 1)]).allowed).toBe(true);
-      expect(capped.consume([window('d', 1)]).allowed).toBe(true);
+      const refused = capped.consume([window('c', 1)]);
+      expect(refused.allowed).toBe(false);
+      expect(refused.states[0]).toMatchObject({ allowed: false, full: true, retryMs: 60_000 });
       expect([...capped.keys()].sort()).toEqual(['a', 'b']);
+      expect(capped.refusedForSpace).toBe(1);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toContain('TL_MEMORY_STORE_FULL');
+    });
+
+    test("whenFull 'evict': the least-used key gives up its slot, never one that used most of its limit (issue 13)", () => {
+      const capped = new MemoryStore({ now: clock.now, maxKeys: 4, sweepIntervalMs: 0, onFull: () => undefined });
+      for (let i = 0; i < 9; i++) capped.consume([window('heavy', 10)]);
+      for (const key of ['light1', 'light2', 'light3']) capped.consume([window(key, 10)]);
+      expect(capped.consume([window('newcomer', 10)]).allowed).toBe(true);
+      expect([...capped.keys()]).toContain('heavy');
+      // heavy had 9 of 10: one more, then refused, as if the store had room for everyone.
+      expect(capped.consume([window('heavy', 10)]).allowed).toBe(true);
+      expect(capped.consume([window('heavy', 10)]).allowed).toBe(false);
+      // One light key's one unit was forgotten: the most this overflow over-admitted.
+      expect(capped.evictedUnits).toBe(1);
+    });
+
+    test("whenFull 'refuse': live state is never forgotten; a new key waits until a slot frees up", () => {
+      const capped = new MemoryStore({
+        now: clock.now,
+        maxKeys: 2,
+        sweepIntervalMs: 0,
+        whenFull: 'refuse',
+        onFull: () => undefined,
+      });
+      capped.consume([window('a', 10)]);
+      clock.advance(10_000);
+      capped.consume([window('b', 10)]);
+      const refused = capped.consume([window('c', 10)]);
+      expect(refused.states[0]).toMatchObject({ allowed: false, full: true, retryMs: 50_000 });
+      expect(capped.evictedUnits).toBe(0);
+      clock.advance(50_000);
+      expect(capped.consume([window('c', 10)]).allowed).toBe(true);
+      expect(capped.consume([window('b', 10)]).states[0]?.remaining).toBe(8);
+    });
+
+    test("a full store's refusal is a 503 with Retry-After through the limiter, not a 429", async () => {
+      const { createRateLimiter } = await import('@tierlimit/core');
+      const capped = new MemoryStore({
+        now: clock.now,
+        maxKeys: 1,
+        sweepIntervalMs: 0,
+        whenFull: 'refuse',
+        onFull: () => undefined,
+      });
+      const limiter = createRateLimiter({
+        resolveTier: () => 'free',
+        tiers: { free: { api: { limit: 5, windowMs: 60_000 } } },
+        ip: false,
+        store: capped,
+        now: clock.now,
+      });
+      expect((await limiter.check({ ip: '198.51.100.1', headers: { 'x-api-key': 'one' } })).status).toBe(200);
+      const refused = await limiter.check({ ip: '198.51.100.1', headers: { 'x-api-key': 'two' } });
+      expect(refused.status).toBe(503);
+      expect(refused.headers['Retry-After']).toBe('60');
     });
 
     test('reset() forgets one key or all of them', () => {
@@ -116,5 +172,8 @@ describe('memory store', () => {
     expect(() => new MemoryStore({ maxKeys: 1e9 })).toThrow(/at most 16000000/);
     expect(() => new MemoryStore({ sweepIntervalMs: -1 })).toThrow(/`sweepIntervalMs` to be a non-negative integer/);
     expect(() => new MemoryStore({ maxkeys: 5 } as never)).toThrow(/Did you mean `maxKeys`\?/);
+    expect(() => new MemoryStore({ whenFull: 'lru' } as never)).toThrow(
+      "Expected `whenFull` to be 'evict' or 'refuse', got \"lru\".",
+    );
   });
 });

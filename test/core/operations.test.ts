@@ -108,11 +108,37 @@ describe('operations', () => {
       }
       expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
       expect(statuses.slice(20).every((s) => s === 429)).toBe(true);
-      expect(resolverCalls).toBe(20);
+      // 20, and one probe for the blocked address (one per 30 s: 600 s / 20 keys).
+      expect(resolverCalls).toBe(21);
       expect([...store.keys()].sort()).toEqual(['ip:i198.51.100.1', 'unknown-keys:i198.51.100.1']);
       // A malformed key counts too; another address is not affected.
       expect((await l.check(as('bad key', '198.51.100.2'))).status).toBe(400);
       expect((await l.check(as('k-real', '198.51.100.2'))).allowed).toBe(true);
+    });
+
+    test('a blocked address keeps its valid keys: one guesser behind a NAT does not lock out everyone (issue 13)', async () => {
+      let resolverCalls = 0;
+      const l = limiter({
+        unknownKeys: { limit: 5, windowMs: 600_000 },
+        resolverCacheMs: 1_000,
+        resolveTier: (key) => {
+          resolverCalls++;
+          return key.startsWith('k-') ? 'free' : null;
+        },
+      });
+      expect((await l.check(as('k-colleague'))).allowed).toBe(true);
+      clock.advance(2_000); // the colleague's key is no longer in the resolver cache
+      for (let i = 0; i < 10; i++) await l.check(as(`guess-${i}`));
+      const callsWhenBlocked = resolverCalls;
+      // A key seen valid before: resolved and admitted at once.
+      expect((await l.check(as('k-colleague'))).allowed).toBe(true);
+      // Guesses stay refused, without the resolver.
+      for (let i = 10; i < 30; i++) expect((await l.check(as(`guess-${i}`))).status).toBe(429);
+      expect(resolverCalls).toBe(callsWhenBlocked + 1);
+      // A valid key never seen here gets the address's next lookup, one per 120 s (600 s / 5).
+      clock.advance(120_000);
+      expect((await l.check(as('k-newcomer'))).allowed).toBe(true);
+      expect((await l.check(as('guess-after'))).status).toBe(429);
     });
   });
 

@@ -51,3 +51,23 @@ test('store errors and degraded decisions are counted', async () => {
   expect(scrape).toContain('tierlimit_degraded_total{tier="free",mode="local"} 1');
   expect(scrape).toContain('tierlimit_store_degraded 1');
 });
+
+test('a full memory store reports the units it forgot and the requests it refused (issue 13)', async () => {
+  const { MemoryStore } = await import('@tierlimit/core');
+  const registry = new Registry();
+  const tiers = { free: { api: { limit: 10, windowMs: 60_000 } } };
+  const evicting = new MemoryStore({ maxKeys: 2, sweepIntervalMs: 0, onFull: () => undefined });
+  const limiter = createRateLimiter({ resolveTier: () => 'free', tiers, ip: false, store: evicting });
+  const metrics = prometheusMetrics(limiter, { registry });
+  for (const key of ['a', 'a', 'a', 'b', 'c']) await limiter.check(as(key));
+  expect(await registry.metrics()).toContain('tierlimit_memory_store_evicted_units_total 1');
+  metrics.close();
+
+  const refusing = new MemoryStore({ maxKeys: 1, sweepIntervalMs: 0, whenFull: 'refuse', onFull: () => undefined });
+  const strict = createRateLimiter({ resolveTier: () => 'free', tiers, ip: false, store: refusing });
+  prometheusMetrics(strict, { registry });
+  for (const key of ['a', 'b', 'c']) await strict.check(as(key));
+  const scrape = await registry.metrics();
+  expect(scrape).toContain('tierlimit_memory_store_refused_total 2');
+  expect(scrape).toContain('tierlimit_decisions_total{tier="free",policy="none",outcome="unavailable"} 2');
+});

@@ -100,8 +100,14 @@ describe.each(['express', 'koa', 'fastify'])('%s demo', (framework) => {
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('INVALID_BATCH');
   });
 
-  test('a batch of 51 on demo-free gets 413', async () => {
-    const res = await call('/api/v1/events/batch', 'demo-free', events(51));
+  test('a batch of 51 on demo-free gets 413 (429 first, before its body is read, while the bucket is empty)', async () => {
+    let res = await call('/api/v1/events/batch', 'demo-free', events(51));
+    if (res.status === 429) {
+      // The previous test emptied the bucket: with no room for one event the batch is
+      // refused before its body is read (issue 13), so its size is not known yet.
+      await new Promise((resolve) => setTimeout(resolve, Number(res.headers.get('retry-after')) * 1_000));
+      res = await call('/api/v1/events/batch', 'demo-free', events(51));
+    }
     expect(res.status).toBe(413);
     expect(res.headers.get('retry-after')).toBeNull();
   });

@@ -64,5 +64,5 @@ test.each(cases)('packages/%s/README.md documents every field of packages/%s %s'
 });
 
 test('the Fastify README documents the plugin options', () => {
-  expect(undocumented(readme('fastify'), ['global', 'route', 'jsonErrors', 'limiter', 'hook'])).toEqual([]);
+  expect(undocumented(readme('fastify'), ['global', 'route', 'jsonErrors', 'notFound', 'limiter', 'hook'])).toEqual([]);
 });

@@ -25,8 +25,10 @@ const limiter = {} as RateLimiter;
 describe('@tierlimit/express', () => {
   test('rateLimit(limiter | options, route?) is Express middleware; cost and skip get the Express Request', () => {
     expectTypeOf(expressAdapter.rateLimit).parameters.toEqualTypeOf<
-      [limiter: RateLimiter | RateLimiterOptions, route?: RouteOptions<Request>]
+      [limiter: RateLimiter | RateLimiterOptions, route?: expressAdapter.ExpressRouteOptions]
     >();
+    expectTypeOf<expressAdapter.ExpressRouteOptions>().toExtend<RouteOptions<Request>>();
+    expectTypeOf<expressAdapter.ExpressRouteOptions['bodyParser']>().toEqualTypeOf<RequestHandler | undefined>();
     expectTypeOf(expressAdapter.rateLimit).returns.toEqualTypeOf<RequestHandler>();
     expectTypeOf(expressAdapter.jsonErrors).returns.toEqualTypeOf<ErrorRequestHandler>();
     expectTypeOf(expressAdapter.rateLimit).toBeCallableWith(limiter, {
@@ -62,8 +64,10 @@ describe('@tierlimit/express', () => {
 describe('@tierlimit/koa', () => {
   test('rateLimit(limiter | options, route?) is Koa middleware typed with RateLimitState', () => {
     expectTypeOf(koaAdapter.rateLimit).parameters.toEqualTypeOf<
-      [limiter: RateLimiter | RateLimiterOptions, route?: RouteOptions<Context>]
+      [limiter: RateLimiter | RateLimiterOptions, route?: koaAdapter.KoaRouteOptions]
     >();
+    expectTypeOf<koaAdapter.KoaRouteOptions>().toExtend<RouteOptions<Context>>();
+    expectTypeOf<koaAdapter.KoaRouteOptions['bodyParser']>().toEqualTypeOf<Middleware | undefined>();
     expectTypeOf(koaAdapter.rateLimit).returns.toEqualTypeOf<Middleware<koaAdapter.RateLimitState>>();
     expectTypeOf(koaAdapter.jsonErrors).returns.toEqualTypeOf<Middleware>();
     expectTypeOf(koaAdapter.rateLimit).toBeCallableWith(limiter, {

@@ -39,6 +39,7 @@ test('RateLimiterOptions: every field optional, each with its documented type an
     readonly anonymousTier?: string;
     readonly ip?: PolicyLimits | false;
     readonly ipv6Subnet?: number;
+    readonly trustedProxies?: readonly string[];
     readonly apiKeyHeader?: string;
     readonly maxApiKeyLength?: number;
     readonly requestIdHeader?: string;
@@ -50,9 +51,11 @@ test('RateLimiterOptions: every field optional, each with its documented type an
       | false;
     readonly unknownKeys?: PolicyLimits | false;
     readonly validations?: {
-      readonly permissiveTrustProxy?: boolean;
+      readonly permissiveTrustProxy?: boolean | 'error';
+      readonly hopCountTrust?: boolean;
       readonly untrustedForwardedFor?: boolean;
       readonly noClientIp?: boolean;
+      readonly unparsableClientIp?: boolean;
     };
     readonly store?: Store;
     readonly storeFaults?: StoreFaultOptions;
@@ -129,8 +132,10 @@ test('check() and handler() answer with a Decision, synchronously when nothing n
   expectTypeOf<RateLimiter['check']>().returns.toEqualTypeOf<Decision | Promise<Decision>>();
   expectTypeOf<RequestFacts>().toEqualTypeOf<{
     readonly ip: string | undefined;
+    readonly peer?: string | undefined;
     readonly headers: RequestFacts['headers'];
-    readonly trustProxy?: 'none' | 'some' | 'all';
+    readonly trustProxy?: 'none' | 'some' | 'hops' | 'all' | undefined;
+    readonly prior?: Decision | undefined;
   }>();
   expectTypeOf<RateLimiter['close']>().returns.toEqualTypeOf<Promise<void>>();
 });
@@ -167,6 +172,7 @@ test('memoryStore options and result', () => {
     readonly maxKeys?: number;
     readonly now?: () => number;
     readonly sweepIntervalMs?: number;
+    readonly whenFull?: 'evict' | 'refuse';
     readonly onFull?: (message: string) => void;
   }>();
   expectTypeOf(memoryStore).returns.toEqualTypeOf<MemoryStore>();

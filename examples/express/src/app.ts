@@ -38,17 +38,18 @@ export function createApp(options: DemoOptions = {}, framework: typeof express =
   });
 
   // Event endpoints draw on the event bucket (and the IP limit), not the API request limit.
+  // The limiter runs the body parser itself, after checking (charging nothing) that the
+  // bucket has room for one event: a client whose bucket is empty is refused before its
+  // body is read.
   app.post(
     '/api/v1/events',
-    json,
-    rateLimit(limiter, { policy: 'events', cost: (req) => singleEventCost(req.body) }),
+    rateLimit(limiter, { policy: 'events', cost: (req) => singleEventCost(req.body), bodyParser: json }),
     accept,
   );
 
   app.post(
     '/api/v1/events/batch',
-    json,
-    rateLimit(limiter, { policy: 'events', cost: (req) => batchCost(req.body) }),
+    rateLimit(limiter, { policy: 'events', cost: (req) => batchCost(req.body), bodyParser: json }),
     accept,
   );
 

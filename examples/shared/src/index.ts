@@ -46,9 +46,17 @@ export function demoLimiterOptions(overrides: RateLimiterOptions = {}): RateLimi
   return { resolveTier: resolveDemoTier, ...overrides };
 }
 
-/** The demo's one limiter: the one passed in `options.rateLimiter`, else a new one from `options.limiter`. */
+/**
+ * The demo's one limiter: the one passed in `options.rateLimiter`, else a new one from
+ * `options.limiter`. Behind a loopback proxy it finds client addresses itself, trusting
+ * the proxy by address (`trustedProxies`), the same way on every framework: Koa can only
+ * trust proxies by hop count, which a client that connects directly could use to pick its
+ * own address.
+ */
 export function demoLimiter(options: DemoOptions): RateLimiter {
-  return options.rateLimiter ?? createRateLimiter(demoLimiterOptions(options.limiter));
+  if (options.rateLimiter !== undefined) return options.rateLimiter;
+  const trust = options.trustProxy === 'loopback' ? { trustedProxies: ['loopback'] } : {};
+  return createRateLimiter(demoLimiterOptions({ ...trust, ...options.limiter }));
 }
 
 function validateEvent(event: unknown, where: string): void {

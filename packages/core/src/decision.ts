@@ -122,3 +122,9 @@ export const SKIPPED: Decision = Object.freeze({
   skipped: true,
   degraded: undefined,
 });
+
+/**
+ * The decision of a peek (`RouteHandler.peek`) that found room: allowed, nothing
+ * charged, no headers; the request's real decision comes once its body is read.
+ */
+export const PASSED: Decision = Object.freeze({ ...SKIPPED, skipped: false });

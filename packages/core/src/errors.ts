@@ -23,10 +23,14 @@ export class TierlimitError extends Error {
   }
 }
 
-/** A fatal configuration mistake, thrown at construction. */
+/**
+ * A fatal configuration mistake, thrown at construction (or, for a deployment setting only
+ * visible later, as early as the framework allows). `code` is `TL_CONFIG`, or the stable
+ * code of the deployment check that failed (`TL_PERMISSIVE_TRUST_PROXY`).
+ */
 export class ConfigurationError extends TierlimitError {
-  constructor(message: string) {
-    super('TL_CONFIG', message);
+  constructor(message: string, code = 'TL_CONFIG') {
+    super(code, message);
   }
 }
 

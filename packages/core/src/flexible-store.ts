@@ -17,7 +17,7 @@
  *   with an Error; they are told apart here so a database outage is never a 429.
  */
 import { ConfigurationError, StoreError } from './errors.js';
-import type { CheckState, ConsumeResult, PolicySpec, Store, StoreCheck } from './store.js';
+import type { CheckState, ConsumeOptions, ConsumeResult, PolicySpec, Store, StoreCheck } from './store.js';
 
 /** The result object rate-limiter-flexible resolves (allowed) or rejects (limited) with. */
 export interface FlexibleResult {
@@ -74,8 +74,20 @@ export class FlexibleStore implements Store {
     return undefined;
   }
 
-  async consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
+  async consume(checks: readonly StoreCheck[], options?: ConsumeOptions): Promise<ConsumeResult> {
+    // rate-limiter-flexible reports times relative to its own clock read; this is close to it.
+    const now = Date.now();
     const states: CheckState[] = new Array(checks.length);
+    if (options?.peek === true) {
+      let fits = true;
+      for (let i = 0; i < checks.length; i++) {
+        const check = checks[i] as StoreCheck;
+        const state = await this.#peek(this.#limiterFor(check), check);
+        states[i] = state;
+        if (!state.allowed && !check.shadow) fits = false;
+      }
+      return { allowed: fits, states, now };
+    }
     const charged: Array<{ index: number; limiter: FlexibleLimiter; check: StoreCheck }> = [];
     let allowed = true;
     for (let i = 0; i < checks.length; i++) {
@@ -120,7 +132,23 @@ export class FlexibleStore implements Store {
         states[index] = { ...state, remaining: Math.min(earlier.limit, state.remaining + earlier.cost) };
       }
     }
-    return { allowed, states };
+    return { allowed, states, now };
+  }
+
+  /** Rewards back what an earlier `consume` charged, while its window lasts. */
+  async refund(checks: readonly StoreCheck[], result: ConsumeResult): Promise<void> {
+    if (!result.allowed) return;
+    const now = Date.now();
+    const at = result.now ?? now;
+    const charged: Array<{ limiter: FlexibleLimiter; check: StoreCheck }> = [];
+    for (let i = 0; i < checks.length; i++) {
+      const check = checks[i] as StoreCheck;
+      const state = result.states[i];
+      // A reward in a later window would give the key points it never had.
+      if (state?.allowed !== true || check.cost === 0 || now >= at + state.resetMs) continue;
+      charged.push({ limiter: this.#limiterFor(check), check });
+    }
+    await this.#refund(charged);
   }
 
   #limiterFor(check: StoreCheck): FlexibleLimiter {

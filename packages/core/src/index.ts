@@ -1,6 +1,6 @@
 export { batchSize } from './batch.js';
 export { ipIdentity } from './client-ip.js';
-export type { Decision, ErrorBody, PolicyOutcome, ProblemBody } from './decision.js';
+export { type Decision, type ErrorBody, PASSED, type PolicyOutcome, type ProblemBody, SKIPPED } from './decision.js';
 export { describeDuration } from './duration.js';
 export { ConfigurationError, isRequestError, RequestError, StoreError, TierlimitError } from './errors.js';
 export {
@@ -21,13 +21,14 @@ export {
   type RateLimiterEvents,
   type RequestFacts,
   type RouteHandler,
+  type RouteLabel,
   type RouteOptions,
 } from './limiter.js';
 export { MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js';
-export type { RateLimiterOptions, TierResolution, TierResolver, Warning } from './options.js';
+export type { RateLimiterOptions, TierResolution, TierResolver } from './options.js';
 export { requestIdFrom } from './request-id.js';
 export { errorBody, retryAfterSeconds } from './response.js';
-export { type RuntimeValidations, trustProxyKind } from './runtime-checks.js';
+export { type RuntimeValidations, type TrustProxyKind, trustProxyKind } from './runtime-checks.js';
 export { settle } from './settle.js';
 export { type StandardHeaders, sfString, standardHeaders } from './standard-headers.js';
 export {
@@ -66,3 +67,4 @@ export {
   rejectUnknownKeys,
 } from './validate.js';
 export type { ResolvedPolicy, ResolvedTier } from './validate-options.js';
+export { consoleWarning, createWarner, type Warner, type Warning, type WarningSink } from './warnings.js';

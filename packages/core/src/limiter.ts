@@ -7,8 +7,8 @@
 
 import { EventEmitter } from 'node:events';
 import { type Charge, chargeOf, penaltyOf } from './charge.js';
-import { ipIdentity } from './client-ip.js';
-import { type Decision, type PolicyOutcome, SKIPPED } from './decision.js';
+import { forwardedClient, ipIdentity } from './client-ip.js';
+import { type Decision, PASSED, type PolicyOutcome, SKIPPED } from './decision.js';
 import { ConfigurationError, isRequestError } from './errors.js';
 import { Guessers } from './guessers.js';
 import { hashedIdentity, ipIdentityKey, MALFORMED, type RequestHeaders, readApiKey, storageKey } from './identity.js';
@@ -18,12 +18,13 @@ import { requestIdFrom } from './request-id.js';
 import {
   allowedDecision,
   type DecisionParts,
+  decisionParts,
   limitedDecision,
   type RenderContext,
   type RenderOptions,
   refusedDecision,
 } from './response.js';
-import { RuntimeChecks } from './runtime-checks.js';
+import { RuntimeChecks, type TrustProxyKind } from './runtime-checks.js';
 import {
   type AdminStore,
   type CheckState,
@@ -53,14 +54,27 @@ import {
 export interface RequestFacts {
   /** Client address as the framework reports it after its trust-proxy logic; `undefined` if unknown. */
   readonly ip: string | undefined;
+  /**
+   * The connection's remote address (`req.socket.remoteAddress`). Used when `ip` cannot be
+   * parsed, so such a client never shares a bucket with others, and as the start of the
+   * walk through `X-Forwarded-For` when the limiter has `trustedProxies`. Omit if unknown.
+   */
+  readonly peer?: string | undefined;
   /** Request headers with lower-case names (Node's `req.headers`). */
   readonly headers: RequestHeaders;
   /**
-   * The framework's trust-proxy setting, for the configuration checks: `none` (proxy
-   * headers ignored), `some` (a specific proxy or hop count), `all` (every proxy trusted:
-   * the client picks its own address). Omit when unknown.
+   * The framework's trust-proxy setting, for the deployment checks (see
+   * {@link TrustProxyKind}). Omit when unknown.
    */
-  readonly trustProxy?: 'none' | 'some' | 'all';
+  readonly trustProxy?: TrustProxyKind | undefined;
+  /**
+   * This request's decision by an earlier mount of the same limiter (where the adapter
+   * keeps it: Express `req.rateLimit`, Koa `ctx.state.rateLimit`, Fastify
+   * `request.rateLimit`), so one request pays each policy at most once, all or nothing:
+   * a later mount charges only what the earlier ones did not, and if it refuses the
+   * request, what they charged is given back. A decision of another limiter is ignored.
+   */
+  readonly prior?: Decision | undefined;
 }
 
 /** How one route (or middleware mount) is limited. */
@@ -81,7 +95,28 @@ export interface RouteOptions<Req = unknown> {
 export type OverrideTarget = { readonly apiKey: string } | { readonly id: string };
 
 /** Evaluates one request for a route; synchronous when nothing needs to wait. */
-export type RouteHandler<Req> = (request: Req, facts: RequestFacts) => Decision | Promise<Decision>;
+export interface RouteHandler<Req> {
+  (request: Req, facts: RequestFacts): Decision | Promise<Decision>;
+  /**
+   * Before the request's body is read: refuses (429, charging nothing) a request for which
+   * some policy of the route has no room for even one unit, so a client whose quota is
+   * spent cannot make the server read and parse a large body first. An admitted peek
+   * charges nothing either (its decision is {@link PASSED}: no headers); call the handler
+   * itself once the body is parsed. A request refused for another reason (no valid key)
+   * gets the same refusal, charged, as without a peek.
+   */
+  peek(request: Req, facts: RequestFacts): Decision | Promise<Decision>;
+}
+
+/** How a route handler names its route in warnings (`POST /api/v1/events/batch`). */
+export type RouteLabel<Req> = (request: Req) => string;
+
+/** A route as the engine runs it: its policy, its cost, and how to name it. */
+interface Route {
+  readonly policy: string;
+  readonly cost: number | ((request: never) => number | Promise<number>);
+  readonly label: ((request: never) => string) | undefined;
+}
 
 /** How long (ms) a client is asked to wait when the limiter cannot decide (store or resolver failure). */
 const UNAVAILABLE_RETRY_MS = 5_000;
@@ -116,6 +151,16 @@ export interface RateLimiterEvents {
 class RequestContext implements RenderContext {
   readonly now: number;
   readonly render: RenderOptions;
+  /** The framework's request, for the route's cost function and label. */
+  request: unknown;
+  route: Route | undefined;
+  /** Decide without charging (see RouteHandler.peek). */
+  peek = false;
+  /** The limiter deciding (kept in the decision, for a later mount). */
+  owner: object | undefined;
+  /** An earlier mount's decision for this request, and its parts. */
+  priorDecision: Decision | undefined;
+  prior: DecisionParts | undefined;
   /** The client's address as the limiter keys it. */
   address: Address = UNKNOWN_ADDRESS;
   /** The client's per-IP identity (`i` + address), for keys and penalties. */
@@ -219,6 +264,7 @@ class AddressCache {
   }
 }
 
+/** `now`: the store's time when it decided (reset times are the store's, not the app's clock). */
 function outcomesOf(now: number, charges: readonly Charge[], result: ConsumeResult): PolicyOutcome[] {
   const count = charges.length;
   const states = result.states;
@@ -244,6 +290,9 @@ function outcomesOf(now: number, charges: readonly Charge[], result: ConsumeResu
   }
   return outcomes;
 }
+
+/** What a route costs: a number of units, or a function of the framework's request. */
+type Cost = number | ((request: never) => number | Promise<number>);
 
 /** Turns a request's parts into its decision once the store has answered. */
 type Finish = (context: RequestContext, parts: DecisionParts, allowed: boolean) => Decision;
@@ -274,12 +323,14 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   readonly #admin: AdminStore;
   /** Policies routes draw from, so a tier reload cannot remove one from under them. */
   readonly #routePolicies = new Set<string>();
+  /** Routes whose cost function failed, already reported. */
+  readonly #costWarned = new Set<string>();
 
   constructor(options: RateLimiterOptions = {}) {
     super();
     const resolved = resolveOptions(options);
     this.#options = resolved;
-    this.#checks = new RuntimeChecks(resolved.validations, resolved.warn);
+    this.#checks = new RuntimeChecks(resolved.validations, resolved.warnings, resolved.trustedProxies !== undefined);
     this.#addresses = new AddressCache(resolved.ipv6Subnet, resolved.ip, resolved.suspension);
     const track = () => {
       this.#timing = this.listenerCount('storeLatency') > 0;
@@ -294,20 +345,28 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     this.#admin = isAdminStore(resolved.store)
       ? resolved.store
       : new MemoryStore({ now: resolved.now, sweepIntervalMs: 0, maxKeys: 1 });
-    this.#cache = new TierCache(resolved, (identity) => this.#lookupOverride(identity));
+    this.#cache = new TierCache(
+      resolved,
+      (identity) => this.#lookupOverride(identity),
+      (keyIdentity) => this.#guessers.remember(keyIdentity),
+    );
     this.#guard = new StoreGuard(resolved.store, resolved.faults, resolved.now, {
       timing: () => this.#timing,
       latency: (ms) => this.emit('storeLatency', ms),
-      storeError: (error) => {
-        resolved.warn({
+      storeError: (error) => this.emit('storeError', error),
+      degraded: (mode, error) => {
+        // Once per outage: a second outage hours later is reported again (issue 13).
+        resolved.warnings.episode({
           code: 'TL_STORE_FAILED',
           message: `the store failed (${error instanceof Error ? error.message : typeof error}); answering per storeFaults.mode '${resolved.faults.mode}' until it recovers.`,
           error,
         });
-        this.emit('storeError', error);
+        this.emit('degraded', { mode, error });
       },
-      degraded: (mode, error) => this.emit('degraded', { mode, error }),
-      recovered: (downtimeMs) => this.emit('recovered', { downtimeMs }),
+      recovered: (downtimeMs) => {
+        resolved.warnings.endEpisode('TL_STORE_FAILED');
+        this.emit('recovered', { downtimeMs });
+      },
     });
   }
 
@@ -336,17 +395,27 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     route: { readonly policy?: string; readonly cost?: number } = {},
   ): Decision | Promise<Decision> {
     try {
-      return this.#evaluate(facts, route.policy ?? 'api', route.cost ?? 1);
+      return this.#evaluate(facts, route.policy ?? 'api', route.cost ?? 1, undefined, undefined, false);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /**
+   * Judges the framework's trust-proxy setting as early as an adapter can (Fastify: when
+   * the plugin is registered). Throws a ConfigurationError coded
+   * `TL_PERMISSIVE_TRUST_PROXY` when every proxy is trusted and
+   * `validations.permissiveTrustProxy` is `'error'`; otherwise warns once per process.
+   */
+  validateTrustProxy(kind: TrustProxyKind | undefined): void {
+    this.#checks.trust(kind);
+  }
+
+  /**
    * Validates a route's options once and returns the function an adapter calls per
    * request. Throws a ConfigurationError if some tier does not define the route's policy.
    */
-  handler<Req>(options: RouteOptions<Req> = {}): RouteHandler<Req> {
+  handler<Req>(options: RouteOptions<Req> = {}, label?: RouteLabel<Req>): RouteHandler<Req> {
     rejectUnknownKeys(options, ['policy', 'cost', 'skip'], 'route options');
     const policy = options.policy ?? 'api';
     this.#routePolicies.add(String(policy));
@@ -364,14 +433,24 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const cost = options.cost ?? 1;
     if (typeof cost !== 'function') nonNegativeInteger(cost, 'cost');
     const skip = optionalFunction<(request: Req) => boolean>(options.skip, 'skip');
-    return (request, facts) => {
+    const route: Route = { policy, cost: cost as Route['cost'], label: label as Route['label'] };
+    const handle = (request: Req, facts: RequestFacts): Decision | Promise<Decision> => {
       try {
         if (skip?.(request)) return SKIPPED;
-        return this.#evaluate(facts, policy, typeof cost === 'function' ? () => cost(request) : cost);
+        return this.#evaluate(facts, policy, route.cost, request, route, false);
       } catch (error) {
         return Promise.reject(error);
       }
     };
+    const peek = (request: Req, facts: RequestFacts): Decision | Promise<Decision> => {
+      try {
+        if (skip?.(request)) return SKIPPED;
+        return this.#evaluate(facts, policy, 1, request, route, true);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+    return Object.assign(handle, { peek });
   }
 
   /**
@@ -478,24 +557,13 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       return this.#overrideLookupFailed(error);
     }
     if (typeof (found as { then?: unknown } | undefined)?.then !== 'function') return found;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), this.#options.faults.timeoutMs);
-    });
-    return Promise.race([Promise.resolve(found), timeout]).then(
-      (override) => {
-        clearTimeout(timer);
-        return override;
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        return this.#overrideLookupFailed(error);
-      },
-    );
+    return this.#guard
+      .bounded(Promise.resolve(found), undefined)
+      .then(undefined, (error: unknown) => this.#overrideLookupFailed(error));
   }
 
   #overrideLookupFailed(error: unknown): undefined {
-    this.#options.warn({
+    this.#options.warnings.once({
       code: 'TL_OVERRIDE_LOOKUP_FAILED',
       message: 'could not read limit overrides; using the tier',
       error,
@@ -565,12 +633,27 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   #evaluate(
     facts: RequestFacts,
     policyName: string,
-    cost: number | (() => number | Promise<number>),
+    cost: Cost,
+    request: unknown,
+    route: Route | undefined,
+    peek: boolean,
   ): Decision | Promise<Decision> {
     const options = this.#options;
     const context = new RequestContext(options.now(), facts.headers, options.requestIdHeader, options.render);
-    const address = this.#addresses.get(facts.ip);
-    if (this.#checks.pending) this.#checks.inspect(facts, address.usable);
+    context.owner = this;
+    context.request = request;
+    context.route = route;
+    context.peek = peek;
+    const prior = facts.prior;
+    if (prior !== undefined) {
+      const parts = decisionParts(prior);
+      if (parts?.owner === this) {
+        context.prior = parts;
+        context.priorDecision = prior;
+      }
+    }
+    const address = this.#addressOf(facts);
+    if (this.#checks.pending) this.#checks.inspect(facts.trustProxy, facts.headers, address.usable);
     const ipIdentityValue = address.identity;
     context.address = address;
     context.ipIdentity = ipIdentityValue;
@@ -612,10 +695,18 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     }
     const cached = this.#cache.get(apiKey, context.now);
     if (cached !== undefined) return this.#withIdentity(context, cached, policyName, cost);
-    if (this.#guessers.blocked(ipIdentityValue, context.now)) {
+    const guessers = this.#guessers;
+    if (guessers.blocked(ipIdentityValue, context.now)) {
       // This address has used up its unknown-key budget: answer from the store (a 429)
-      // without asking the resolver, so guessing keys cannot load the user's database.
-      return this.#withIdentity(context, null, policyName, cost);
+      // without asking the resolver, so guessing keys cannot load the user's database;
+      // but a key seen valid before, and one other key per interval, are looked up.
+      const unknownKeys = options.unknownKeys as ResolvedPolicy;
+      if (
+        !guessers.knows(hashedIdentity('key', apiKey)) &&
+        !guessers.probe(ipIdentityValue, context.now, unknownKeys.windowMs / unknownKeys.limit)
+      ) {
+        return this.#withIdentity(context, null, policyName, cost);
+      }
     }
     const loaded = this.#cache.load(apiKey);
     if (!(loaded instanceof Promise)) return this.#withIdentity(context, loaded, policyName, cost);
@@ -625,11 +716,32 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     );
   }
 
+  /**
+   * The client address as the limiter keys it: the framework's (or, with `trustedProxies`,
+   * the one found behind those proxies); if that cannot be parsed, the connection's peer
+   * address, so an unparsable address never puts a client in a bucket shared with others.
+   */
+  #addressOf(facts: RequestFacts): Address {
+    const trusted = this.#options.trustedProxies;
+    const reported =
+      trusted === undefined ? facts.ip : forwardedClient(facts.peer, facts.headers['x-forwarded-for'], trusted);
+    const address = this.#addresses.get(reported);
+    const peer = facts.peer;
+    if (address.usable || peer === undefined || reported === peer) return address;
+    if (reported !== undefined && this.#options.validations.unparsableClientIp) {
+      this.#options.warnings.once({
+        code: 'TL_UNPARSABLE_CLIENT_IP',
+        message: `the client address ${JSON.stringify(reported.slice(0, 64))} could not be parsed; using the connection's peer address instead, so such clients never share a bucket. Check what your proxy writes into X-Forwarded-For. Turn this check off with validations.unparsableClientIp: false.`,
+      });
+    }
+    return this.#addresses.get(peer);
+  }
+
   #withIdentity(
     context: RequestContext,
     identity: Identity | null,
     policyName: string,
-    cost: number | (() => number | Promise<number>),
+    cost: Cost,
   ): Decision | Promise<Decision> {
     if (identity === null) {
       return this.#refuse(
@@ -642,7 +754,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     context.identity = identity;
     // The usual request: one unit of the policy this identity was charged before.
     const unit = identity.unit;
-    if (cost === 1 && unit !== undefined && unit.policy.name === policyName) {
+    if (cost === 1 && unit !== undefined && unit.policy.name === policyName && context.prior === undefined) {
       const address = context.address;
       let last = address.last;
       if (last?.unit !== unit) {
@@ -656,17 +768,19 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     if (policy === undefined) {
       throw new ConfigurationError(`Tier \`${identity.tier.name}\` does not define policy \`${policyName}\`.`);
     }
+    // A peek happens before the body is read: it asks for room for one unit.
+    if (context.peek) return this.#charge(context, identity, policy, 1);
     if (typeof cost === 'number') return this.#charge(context, identity, policy, cost);
     let units: number | Promise<number>;
     try {
-      units = cost();
+      units = cost(context.request as never);
     } catch (error) {
-      return this.#refuseBadInput(context, error);
+      return this.#costFailed(context, error);
     }
     if (units instanceof Promise) {
       return units.then(
         (resolved) => this.#charge(context, identity, policy, resolved),
-        (error: unknown) => this.#refuseBadInput(context, error),
+        (error: unknown) => this.#costFailed(context, error),
       );
     }
     return this.#charge(context, identity, policy, units);
@@ -679,13 +793,11 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     cost: number,
   ): Decision | Promise<Decision> {
     if (typeof cost !== 'number' || !Number.isSafeInteger(cost) || cost < 0) {
-      throw new TypeError(
-        `Expected the route's cost to be a non-negative integer, got ${describeValue(cost)}. Throw a RequestError from the cost function to reject bad input.`,
-      );
+      return this.#costFailed(context, new TypeError(`it returned ${describeValue(cost)}`));
     }
     if (policy === false) return this.#consume(context, this.#withIp(context, undefined), this.#finishCharge);
     const unit = this.#unitCharge(identity, policy);
-    if (cost > policy.capacity && !policy.shadow) {
+    if (cost > policy.capacity && !policy.shadow && !context.peek) {
       // It could never succeed: reject as bad input, charge the policy nothing, no Retry-After.
       return this.#refuse(
         context,
@@ -742,7 +854,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
 
   /** An admitted or rate-limited request. */
   readonly #finishCharge: Finish = (context, parts, allowed) =>
-    this.#emit(allowed ? allowedDecision(parts, context) : limitedDecision(parts, context));
+    this.#emit(context, allowed ? allowedDecision(parts, context) : limitedDecision(parts, context));
 
   /** A refusal that still counts one request against the per-IP policy (a 429 if that is exhausted). */
   #refuse(
@@ -756,6 +868,8 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     extra: readonly Charge[] = NO_CHARGES,
     reportExtra = false,
   ): Decision | Promise<Decision> {
+    // A refusal is final: it is charged even when it was found on a peek.
+    context.peek = false;
     const ip = context.address.charge;
     const charges = ip === undefined ? extra : [ip, ...extra];
     return this.#consume(context, charges, (_, parts, allowed) => {
@@ -765,12 +879,12 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
         if (guesses !== undefined && guesses.remaining === 0) this.#guessers.block(context.ipIdentity, guesses.resetAt);
         // Headers describe the policy closest to exhaustion, or for a 413 the policy the batch is too big for.
         const reported = reportExtra ? parts.outcomes[parts.outcomes.length - 1] : undefined;
-        return this.#emit(refusedDecision(parts, context, { ...refusal, reported }));
+        return this.#emit(context, refusedDecision(parts, context, { ...refusal, reported }));
       }
       const limited = limitedDecision(parts, context);
       if (limited.policy?.policy === UNKNOWN_KEYS)
         this.#guessers.block(context.ipIdentity, context.now + limited.retryAfterMs);
-      return this.#emit(limited);
+      return this.#emit(context, limited);
     });
   }
 
@@ -782,20 +896,77 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     return [chargeOf(policy, storageKey(UNKNOWN_KEYS, address.identity), address.identity, 1, address.penalty)];
   }
 
-  #refuseBadInput(context: RequestContext, error: unknown): Decision | Promise<Decision> {
-    if (!isRequestError(error)) throw error;
-    return this.#refuse(context, {
-      status: error.status,
-      code: error.code,
-      message: error.message,
-      details: error.details,
-    });
+  /**
+   * The route's cost function threw, or returned something that is not a unit count. A
+   * RequestError is the client's bad input (its 4xx, charged to the per-IP policy); anything
+   * else is the server's bug: a 500 in the JSON error shape with a generic message (the
+   * error's own text could quote the request), charged nothing, and a warning naming the
+   * route, once per route.
+   */
+  #costFailed(context: RequestContext, error: unknown): Decision | Promise<Decision> {
+    if (isRequestError(error)) {
+      return this.#refuse(context, {
+        status: error.status,
+        code: error.code,
+        message: error.message,
+        details: error.details,
+      });
+    }
+    const route = context.route;
+    const label =
+      route?.label === undefined ? `the \`${route?.policy ?? 'api'}\` route` : route.label(context.request as never);
+    if (!this.#costWarned.has(label)) {
+      if (this.#costWarned.size >= 1_000) this.#costWarned.clear();
+      this.#costWarned.add(label);
+      this.#options.warnings.send({
+        code: 'TL_INVALID_COST',
+        message: `the cost function of ${label} failed (${error instanceof Error ? error.message : describeValue(error)}); expected a non-negative integer, or a thrown RequestError for bad input. Answering 500 INTERNAL_ERROR.`,
+        error,
+      });
+    }
+    return this.#emit(
+      context,
+      refusedDecision(partsOf(context, [], []), context, {
+        status: 500,
+        code: 'INTERNAL_ERROR',
+        message: 'The server could not process this request.',
+      }),
+    );
   }
 
   /** Decides the given charges (the per-IP policy's first) together, in one store call. */
   #consume(context: RequestContext, charges: readonly Charge[], finish: Finish): Decision | Promise<Decision> {
+    if (context.prior !== undefined) {
+      charges = this.#unpaid(context.prior, charges);
+      // Everything was paid for by an earlier mount: its decision stands.
+      if (charges.length === 0 && finish === this.#finishCharge) return context.priorDecision as Decision;
+    }
     if (charges.length === 0) return finish(context, partsOf(context, [], []), true);
     return this.#decide(context, charges, checksOf(charges), finish);
+  }
+
+  /**
+   * What is left to charge of `charges` after the earlier mounts of this request: each
+   * policy is paid at most once, at the largest cost any mount asks for (a later mount
+   * pays the difference).
+   */
+  #unpaid(prior: DecisionParts, charges: readonly Charge[]): readonly Charge[] {
+    const paid = new Map<string, number>();
+    for (let parts: DecisionParts | undefined = prior; parts !== undefined; parts = parts.previous) {
+      if (parts.result?.allowed !== true || parts.charged === undefined) continue;
+      for (const charge of parts.charged) paid.set(charge.key, (paid.get(charge.key) ?? 0) + charge.cost);
+    }
+    const left: Charge[] = [];
+    for (const charge of charges) {
+      const extra = charge.cost - (paid.get(charge.key) ?? 0);
+      if (extra <= 0) continue;
+      left.push(
+        extra === charge.cost
+          ? charge
+          : chargeOf(charge.policy, charge.key, charge.identity, extra, charge.check.penalty),
+      );
+    }
+    return left;
   }
 
   /** {@link RateLimiter.#consume} with the charges' checks at hand. */
@@ -809,7 +980,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     const clock = this.#options.storeClock;
     clock?.pin(context.now);
     try {
-      result = this.#guard.consume(checks);
+      result = this.#guard.consume(checks, context.peek);
     } catch (error) {
       clock?.unpin();
       return this.#withoutStore(context, charges, checks, finish, error);
@@ -817,23 +988,46 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     clock?.unpin();
     if (result instanceof Promise) {
       return result.then(
-        (answer) => this.#settled(context, charges, answer, finish, answer.allowed),
+        (answer) => this.#settled(context, charges, checks, answer, finish, answer.allowed, false),
         (error: unknown) => this.#withoutStore(context, charges, checks, finish, error),
       );
     }
-    return this.#settled(context, charges, result, finish, result.allowed);
+    return this.#settled(context, charges, checks, result, finish, result.allowed, false);
   }
 
   /** Turns the store's answer into parts, reporting suspensions that just began. */
   #settled(
     context: RequestContext,
     charges: readonly Charge[],
+    checks: readonly StoreCheck[],
     answer: ConsumeResult,
     finish: Finish,
     allowed: boolean,
+    local: boolean,
   ): Decision {
-    const outcomes = outcomesOf(context.now, charges, answer);
-    const decision = finish(context, partsOf(context, outcomes, charges), allowed);
+    // An admitted peek charged nothing: the request goes on to have its body read.
+    if (context.peek && allowed) return PASSED;
+    if (!allowed) {
+      // A store with no room for a new key (a full memory store) is not the client's limit.
+      for (const state of answer.states) {
+        if (state.full) return this.#emit(context, serviceUnavailable(context, state.retryMs));
+      }
+    }
+    const at = answer.now ?? context.now;
+    let outcomes = outcomesOf(at, charges, answer);
+    let reported = charges;
+    const prior = context.prior;
+    if (prior !== undefined) {
+      // One decision for the request: the earlier mounts' policies, updated by this one's.
+      const keys = new Set(charges.map((charge) => charge.key));
+      const earlier = prior.charges ?? [];
+      const kept = prior.outcomes.filter((_, i) => !keys.has(earlier[i]?.key ?? ''));
+      const keptCharges = earlier.filter((charge) => !keys.has(charge.key));
+      outcomes = [...kept, ...outcomes];
+      reported = [...keptCharges, ...charges];
+    }
+    const parts = partsOf(context, outcomes, reported, { charged: charges, checks, result: answer, local });
+    const decision = finish(context, parts, allowed);
     const states = answer.states;
     for (let i = 0; i < states.length; i++) {
       if (!states[i]?.suspendedNow) continue;
@@ -842,15 +1036,20 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       this.emit('suspended', {
         identity: charge.identity,
         policy: charge.policy.name,
-        until: context.now + state.retryMs,
+        until: at + state.retryMs,
         decision,
       });
     }
     return decision;
   }
 
-  /** Reports a decision to listeners (`allowed`, `limited`, `refused`, `shadowLimited`) and returns it. */
-  #emit(decision: Decision): Decision {
+  /**
+   * Reports a decision to listeners (`allowed`, `limited`, `refused`, `shadowLimited`) and
+   * returns it. A refusal by a later mount gives back what the earlier mounts of this
+   * request charged: one request is charged all or nothing.
+   */
+  #emit(context: RequestContext, decision: Decision): Decision {
+    if (!decision.allowed && context.prior !== undefined) this.#refundAll(context.prior);
     // Asking first is cheaper than an emit without listeners (which allocates its arguments).
     const name = decision.allowed ? 'allowed' : decision.status === 429 ? 'limited' : 'refused';
     if (this.listenerCount(name) !== 0) this.emit(name, decision);
@@ -862,6 +1061,16 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     return decision;
   }
 
+  /** Gives back every charge of a request's earlier mounts (to the store, or to the local fallback that made it). */
+  #refundAll(parts: DecisionParts): void {
+    for (let link: DecisionParts | undefined = parts; link !== undefined; link = link.previous) {
+      const { result, checks } = link;
+      if (result?.allowed !== true || checks === undefined) continue;
+      if (link.local) this.#guard.refundLocal(checks, result);
+      else this.#guard.refund(checks, result);
+    }
+  }
+
   /** The store failed or the circuit is open: answer per `storeFaults.mode`, never with a 429 of the store's making. */
   #withoutStore(
     context: RequestContext,
@@ -870,22 +1079,26 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     finish: Finish,
     error: unknown,
   ): Decision {
-    const answer = this.#guard.fallback(checks, error);
-    if (answer === undefined) return this.#emit(serviceUnavailable(context, this.#guard.retryAfterMs()));
+    const answer = this.#guard.fallback(checks, error, context.peek);
+    if (answer === undefined) {
+      // A peek cannot tell: let the request go on to its real decision, which will say.
+      if (context.peek) return PASSED;
+      return this.#emit(context, serviceUnavailable(context, this.#guard.retryAfterMs()));
+    }
     const mode = this.#guard.mode === 'open' ? 'open' : 'local';
     context.degraded = mode;
-    return this.#settled(context, charges, answer, finish, answer.allowed || mode === 'open');
+    return this.#settled(context, charges, checks, answer, finish, answer.allowed || mode === 'open', true);
   }
 
   /** The resolver failed: without a tier nothing can be decided; 503, never a 429 (not the client's fault). */
   #resolverFailed(context: RequestContext, error: unknown): Decision {
-    this.#options.warn({
+    this.#options.warnings.once({
       code: 'TL_RESOLVER_FAILED',
       // The error's own message is left out: a resolver's error could quote the API key.
       message: `resolveTier failed (${error instanceof Error ? error.name : typeof error}); answering 503.`,
       error,
     });
-    return this.#emit(serviceUnavailable(context, UNAVAILABLE_RETRY_MS));
+    return this.#emit(context, serviceUnavailable(context, UNAVAILABLE_RETRY_MS));
   }
 }
 
@@ -902,6 +1115,7 @@ function partsOf(
   context: RequestContext,
   outcomes: readonly PolicyOutcome[],
   charges: readonly Charge[],
+  ledger?: Pick<DecisionParts, 'charged' | 'checks' | 'result' | 'local'>,
 ): DecisionParts {
   return {
     tier: context.tier,
@@ -910,6 +1124,12 @@ function partsOf(
     degraded: context.degraded,
     identity: context.identity?.id,
     limits: context.identity?.tier,
+    owner: context.owner,
+    charged: ledger?.charged,
+    checks: ledger?.checks,
+    result: ledger?.result,
+    local: ledger?.local,
+    previous: context.prior,
   };
 }
 

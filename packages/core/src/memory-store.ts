@@ -30,7 +30,21 @@ export interface MemoryStoreOptions {
    * timer is `unref`ed and there is one per store, never one per key. Default `1_000`.
    */
   readonly sweepIntervalMs?: number;
-  /** Called once when the store is full of limited keys and a new key goes untracked. Default `console.warn`. */
+  /**
+   * What happens when all `maxKeys` slots hold live state and a request needs a slot for a
+   * new key (issue 13):
+   * - `'evict'`: of 32 slots sampled, the key that has used the smallest share of its limit
+   *   gives up its slot (a key out of room right now never does). Its used units are
+   *   forgotten, so that client can get at most that many extra in its current window;
+   *   {@link MemoryStore.evictedUnits} counts them (the Prometheus entry exports it).
+   * - `'refuse'`: live state is never forgotten: the request is refused, charged nothing,
+   *   and the limiter answers 503 with a `Retry-After` until a slot frees up;
+   *   {@link MemoryStore.refusedForSpace} counts them.
+   * In both modes, a request is refused this way when every sampled key is out of room.
+   * Default `'evict'`.
+   */
+  readonly whenFull?: 'evict' | 'refuse';
+  /** Called once, the first time the store is full. Default `console.warn`. */
   readonly onFull?: (message: string) => void;
 }
 
@@ -69,6 +83,13 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   #expires = new Float64Array(0);
   /** Before this time the key is being limited and must not be evicted. */
   #guard = new Float64Array(0);
+  /** The limit of the slot's policy: a fixed window's, or minus a bucket's capacity (0: a penalty key). */
+  #capacity = new Float32Array(0);
+  readonly #whenFull: 'evict' | 'refuse';
+  #evictedUnits = 0;
+  #refusedForSpace = 0;
+  /** When the store was last found full: the soonest expiry among the slots sampled, ms. */
+  #nextFree = 0;
   /** First free slot below the high-water mark, or -1; a free slot keeps the next one in `#value`. */
   #freeHead = -1;
   #freeCount = 0;
@@ -84,13 +105,20 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   #fits = new Uint8Array(4);
   /** Per check of the current call: the rest of its identity's suspension in ms, or -1. */
   #blocked = new Float64Array(4);
+  /** Per check of the current call: 1 when no slot could be found for its new key. */
+  #noRoom = new Uint8Array(4);
   /** Leases by key: lease id -> expiry. Bounded by the live leases (connections) themselves. */
   readonly #leases = new Map<string, Map<string, number>>();
   /** Limit overrides by identity; few, set by operators. */
   readonly #overrides = new Map<string, StoredOverride>();
 
   constructor(options: MemoryStoreOptions = {}) {
-    rejectUnknownKeys(options, ['maxKeys', 'now', 'sweepIntervalMs', 'onFull'], 'memoryStore options');
+    rejectUnknownKeys(options, ['maxKeys', 'now', 'sweepIntervalMs', 'whenFull', 'onFull'], 'memoryStore options');
+    const whenFull = options.whenFull ?? 'evict';
+    if (whenFull !== 'evict' && whenFull !== 'refuse') {
+      throw new ConfigurationError(`Expected \`whenFull\` to be 'evict' or 'refuse', got ${JSON.stringify(whenFull)}.`);
+    }
+    this.#whenFull = whenFull;
     this.#maxKeys = positiveInteger(options.maxKeys ?? 1_000_000, 'maxKeys');
     if (this.#maxKeys > 16_000_000) {
       throw new ConfigurationError(
@@ -106,6 +134,16 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   /** Number of keys currently tracked. */
   get size(): number {
     return this.#index.size;
+  }
+
+  /** Units of live state forgotten to make room for new keys (`whenFull: 'evict'`): the most a store at its cap has over-admitted. */
+  get evictedUnits(): number {
+    return this.#evictedUnits;
+  }
+
+  /** Requests refused because no slot could be found for their new key. */
+  get refusedForSpace(): number {
+    return this.#refusedForSpace;
   }
 
   /** The storage keys currently tracked (hashed identities, never raw API keys). */
@@ -165,6 +203,28 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
       if (!fit && !check.shadow) allowed = false;
     }
 
+    // Phase 1b: a slot for each new key this call would charge, found with every slot of the
+    // call known (so none of them is evicted). With no room, that check does not fit.
+    const noRoom = this.#noRoom;
+    for (let i = 0; i < count; i++) noRoom[i] = 0;
+    for (let i = 0; i < count && allowed; i++) {
+      const check = checks[i] as StoreCheck;
+      if ((slots[i] as number) >= 0 || check.cost === 0 || peek || fits[i] === 0) continue;
+      const slot = this.#allocate(check.key, now, count);
+      if (slot < 0) {
+        noRoom[i] = 1;
+        fits[i] = 0;
+        if (!check.shadow) allowed = false;
+        continue;
+      }
+      slots[i] = slot;
+      // A fresh state, equal to no state until charged (and reclaimable until then).
+      this.#value[slot] = values[i] as number;
+      this.#time[slot] = times[i] as number;
+      this.#expires[slot] = now;
+      this.#capacity[slot] = check.algorithm === 'fixed-window' ? check.capacity : -check.capacity;
+    }
+
     // Phase 2: charge all or nothing, and describe each policy.
     const states: CheckState[] = new Array(count);
     for (let i = 0; i < count; i++) {
@@ -191,12 +251,8 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
         retryMs = fit ? 0 : Math.max(1, Math.ceil((check.cost - value) * msPerUnit - EPSILON));
         guardUntil = now + resetMs;
       }
-      let slot = slots[i] as number;
+      const slot = slots[i] as number;
       if (charge > 0) {
-        if (slot < 0) {
-          slot = this.#allocate(check.key, now, count);
-          slots[i] = slot;
-        }
         if (slot >= 0) {
           this.#value[slot] = value;
           this.#time[slot] = time;
@@ -206,7 +262,10 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
       }
       if (!fit && slot >= 0) this.#guard[slot] = guardUntil;
       const suspendedMs = blocked[i] as number;
-      if (suspendedMs > 0) {
+      if (noRoom[i] === 1) {
+        this.#refusedForSpace++;
+        states[i] = { allowed: false, remaining, resetMs, retryMs: Math.max(1, this.#nextFree - now), full: true };
+      } else if (suspendedMs > 0) {
         states[i] = { allowed: false, remaining, resetMs, retryMs: suspendedMs, suspended: true };
       } else if (
         !allowed &&
@@ -264,6 +323,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     this.#times = new Float64Array(size);
     this.#fits = new Uint8Array(size);
     this.#blocked = new Float64Array(size);
+    this.#noRoom = new Uint8Array(size);
   }
 
   listSuspensions(): Suspension[] {
@@ -456,20 +516,21 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
       }
       slot = this.#highWater++;
     } else {
-      slot = this.#evict(now, busyCount);
-      if (slot < 0) {
-        if (!this.#warnedFull) {
-          this.#warnedFull = true;
-          this.#onFull(
-            `[tierlimit] TL_MEMORY_STORE_FULL: all ${this.#maxKeys} keys of the memory store are being limited; new keys are checked but not tracked until some expire. Raise \`maxKeys\` or use a shared store.`,
-          );
-        }
-        return -1;
+      if (!this.#warnedFull) {
+        this.#warnedFull = true;
+        this.#onFull(
+          this.#whenFull === 'evict'
+            ? `[tierlimit] TL_MEMORY_STORE_FULL: all ${this.#maxKeys} keys of the memory store hold live state; new keys now take the slots of the least-used ones (whenFull: 'evict'), whose used units are forgotten (counted in evictedUnits). Raise \`maxKeys\` or use a shared store.`
+            : `[tierlimit] TL_MEMORY_STORE_FULL: all ${this.#maxKeys} keys of the memory store hold live state; requests for new keys are refused with 503 until some expire (whenFull: 'refuse'). Raise \`maxKeys\` or use a shared store.`,
+        );
       }
+      slot = this.#evict(now, busyCount);
+      if (slot < 0) return -1;
     }
     this.#index.set(key, slot);
     this.#keys[slot] = key;
     this.#guard[slot] = 0;
+    this.#capacity[slot] = 0;
     if (this.#timer === undefined && this.#sweepIntervalMs > 0) {
       this.#timer = setInterval(() => this.#sweep(SWEEP_PER_TICK, this.#now()), this.#sweepIntervalMs);
       this.#timer.unref?.();
@@ -478,22 +539,50 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   }
 
   /**
-   * Takes the slot of an expired key, else of a key not being limited; never one of the
-   * first `busyCount` slots of the current call.
+   * A slot for a new key in a full store: an expired key's, else (`whenFull: 'evict'`) the
+   * one, of the slots sampled, whose key has used the smallest share of its limit and is
+   * not out of room now; never one of the first `busyCount` slots of the current call.
+   * -1 when there is none (then `#nextFree` is the soonest expiry seen).
    */
   #evict(now: number, busyCount: number): number {
+    let best = -1;
+    let bestShare = Number.POSITIVE_INFINITY;
+    let nextFree = Number.POSITIVE_INFINITY;
     for (let i = 0; i < EVICTION_SCAN; i++) {
       if (this.#hand >= this.#highWater) this.#hand = 0;
       const slot = this.#hand++;
       if (this.#isBusy(slot, busyCount)) continue;
-      if (now >= (this.#expires[slot] as number) || now >= (this.#guard[slot] as number)) {
-        const key = this.#keys[slot];
-        if (key !== undefined) this.#index.delete(key);
-        this.#guard[slot] = 0;
-        return slot;
+      const expires = this.#expires[slot] as number;
+      if (now >= expires) {
+        best = slot;
+        bestShare = -1;
+        break;
+      }
+      if (expires < nextFree) nextFree = expires;
+      const capacity = this.#capacity[slot] as number;
+      if (this.#whenFull === 'refuse' || capacity === 0 || now < (this.#guard[slot] as number)) continue;
+      const share = this.#usedUnits(slot) / Math.abs(capacity);
+      if (share < bestShare) {
+        best = slot;
+        bestShare = share;
       }
     }
-    return -1;
+    if (best < 0) {
+      this.#nextFree = nextFree;
+      return -1;
+    }
+    if (bestShare >= 0) this.#evictedUnits += this.#usedUnits(best);
+    const key = this.#keys[best];
+    if (key !== undefined) this.#index.delete(key);
+    this.#guard[best] = 0;
+    return best;
+  }
+
+  /** Units a slot's key has used, as last written (a bucket refills since: an upper bound). */
+  #usedUnits(slot: number): number {
+    const capacity = this.#capacity[slot] as number;
+    const value = this.#value[slot] as number;
+    return capacity >= 0 ? value : Math.max(0, -capacity - value);
   }
 
   #isBusy(slot: number, busyCount: number): boolean {
@@ -511,6 +600,9 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     this.#time = grow(this.#time);
     this.#expires = grow(this.#expires);
     this.#guard = grow(this.#guard);
+    const capacity = new Float32Array(slots);
+    capacity.set(this.#capacity.subarray(0, Math.min(this.#capacity.length, slots)));
+    this.#capacity = capacity;
   }
 }
 

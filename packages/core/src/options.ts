@@ -7,6 +7,9 @@ import type { StandardHeaders } from './standard-headers.js';
 import type { Store } from './store.js';
 import type { StoreFaultOptions } from './store-guard.js';
 import type { PolicyLimits, TierMap, TierOverrides } from './tiers.js';
+import type { Warning } from './warnings.js';
+
+export type { Warning } from './warnings.js';
 
 /**
  * What a tier resolver may answer for an API key:
@@ -24,16 +27,6 @@ export type TierResolution =
 
 /** Maps an API key to its tier. May be async (a database lookup); answers are cached. */
 export type TierResolver = (apiKey: string) => TierResolution | Promise<TierResolution>;
-
-/** An operational warning, reported once per code. */
-export interface Warning {
-  /** Stable code, for example `TL_NO_CLIENT_IP`. */
-  readonly code: string;
-  /** Human-readable text. Never contains an API key. */
-  readonly message: string;
-  /** The underlying error, when there is one (a resolver or store failure). */
-  readonly error?: unknown;
-}
 
 /** Options of `createRateLimiter` (and of the adapters, which create one for you). */
 export interface RateLimiterOptions {
@@ -70,6 +63,16 @@ export interface RateLimiterOptions {
   readonly ip?: PolicyLimits | false;
   /** IPv6 prefix length, in bits, that groups IPv6 clients into one identity. Default `56`. */
   readonly ipv6Subnet?: number;
+  /**
+   * Your proxies, by address: IP addresses, CIDR ranges (`'10.0.0.0/8'`, `'fd00::/8'`) and
+   * the presets `'loopback'`, `'linklocal'`, `'uniquelocal'`. When set, the limiter finds
+   * the client address itself instead of taking the framework's: from the connection's
+   * peer address, walking `X-Forwarded-For` right to left while the address at hand is one
+   * of these proxies (entries may carry a port). For frameworks that can only trust proxies
+   * by hop count (Koa's `proxy` with `maxIpsCount`), where a client that reaches the app
+   * directly picks its own address. Default: unset (the framework's own setting decides).
+   */
+  readonly trustedProxies?: readonly string[];
   /**
    * Request header carrying the API key (case-insensitive). With `authorization`, the
    * `Bearer` scheme is expected and stripped. Default `'x-api-key'`.
@@ -116,16 +119,28 @@ export interface RateLimiterOptions {
    */
   readonly unknownKeys?: PolicyLimits | false;
   /**
-   * Runtime checks of the deployment, each logged once through `onWarning` with a stable
-   * code, each on by default: `permissiveTrustProxy` (every proxy trusted, so clients pick
-   * their own address), `untrustedForwardedFor` (X-Forwarded-For present but no proxy
-   * trusted), `noClientIp` (a request without a usable address). Set one to `false` to
-   * silence it.
+   * Checks of the deployment that can only be made on live requests (or, for Fastify, when
+   * the plugin is registered), each reported once per process through `onWarning` with a
+   * stable code, each on by default; set one to `false` to silence it:
+   * - `permissiveTrustProxy`: every proxy is trusted (Express `trust proxy` true, Koa
+   *   `proxy` without `maxIpsCount`, Fastify `trustProxy` true), so clients pick their own
+   *   address (`TL_PERMISSIVE_TRUST_PROXY`). `'error'` makes it fatal: a
+   *   `ConfigurationError` with that code, as early as the framework allows (Fastify:
+   *   `register`/`ready`; Express and Koa: every request, answered 500, until it is fixed).
+   * - `hopCountTrust`: proxies are trusted by hop count, not by address, and
+   *   `trustedProxies` is not set (`TL_HOP_COUNT_TRUST`).
+   * - `untrustedForwardedFor`: requests carry X-Forwarded-For but no proxy is trusted
+   *   (`TL_UNTRUSTED_FORWARDED_FOR`).
+   * - `noClientIp`: a request had no usable client address (`TL_NO_CLIENT_IP`).
+   * - `unparsableClientIp`: the framework reported an address that could not be parsed,
+   *   and the connection's peer address was used instead (`TL_UNPARSABLE_CLIENT_IP`).
    */
   readonly validations?: {
-    readonly permissiveTrustProxy?: boolean;
+    readonly permissiveTrustProxy?: boolean | 'error';
+    readonly hopCountTrust?: boolean;
     readonly untrustedForwardedFor?: boolean;
     readonly noClientIp?: boolean;
+    readonly unparsableClientIp?: boolean;
   };
   /** Where counters live. Default: an in-memory store (`memoryStore({ now })`) using this limiter's clock. */
   readonly store?: Store;
@@ -139,8 +154,9 @@ export interface RateLimiterOptions {
   /** Clock in milliseconds since the epoch, for tests. Default `Date.now`. */
   readonly now?: () => number;
   /**
-   * Receives operational warnings (no client IP, store full, resolver failures), once per
-   * code. Default: `console.warn`.
+   * Receives operational warnings (no client IP, store full, resolver failures): a
+   * misconfiguration once per code, a deployment setting once per process, a store outage
+   * once per outage. Default: `console.warn`.
    */
   readonly onWarning?: (warning: Warning) => void;
 }

@@ -30,7 +30,10 @@ export interface PrometheusOptions {
  * - `<prefix>suspensions_total{policy}`: suspensions started;
  * - `<prefix>store_errors_total`, `<prefix>store_degraded` (1 while the store is failing);
  * - `<prefix>store_duration_seconds` (histogram): store call latency;
- * - `<prefix>memory_store_keys` (gauge): keys held by a memory store.
+ * - `<prefix>memory_store_keys` (gauge): keys held by a memory store;
+ * - `<prefix>memory_store_evicted_units_total` (counter): units of live state a full memory
+ *   store forgot to make room (`whenFull: 'evict'`): the most it over-admitted;
+ * - `<prefix>memory_store_refused_total` (counter): requests a full memory store refused.
  *
  * Returns a handle whose `close()` stops feeding and unregisters the metrics.
  */
@@ -92,6 +95,33 @@ export function prometheusMetrics(limiter: RateLimiter, options: PrometheusOptio
     },
   });
 
+  // Duck-typed, as above. A counter only goes up: add what the store counted since the last scrape.
+  const storeCounter = (name: string, help: string, field: 'evictedUnits' | 'refusedForSpace') => {
+    let seen = 0;
+    return new Counter({
+      name: `${prefix}${name}`,
+      help,
+      registers,
+      collect() {
+        const value = (limiter.store as unknown as Record<string, unknown>)[field];
+        if (typeof value === 'number' && value > seen) {
+          this.inc(value - seen);
+          seen = value;
+        }
+      },
+    });
+  };
+  const evictedUnits = storeCounter(
+    'memory_store_evicted_units_total',
+    "Units of live state a full memory store forgot to make room for new keys (whenFull: 'evict'): the most it over-admitted.",
+    'evictedUnits',
+  );
+  const refusedForSpace = storeCounter(
+    'memory_store_refused_total',
+    'Requests a full memory store refused (503) because it had no room for their new key.',
+    'refusedForSpace',
+  );
+
   const record = (outcome: string) => (decision: Decision) => {
     const tier = decision.tier ?? 'none';
     const suspended = decision.code === 'SUSPENDED';
@@ -126,6 +156,8 @@ export function prometheusMetrics(limiter: RateLimiter, options: PrometheusOptio
         storeDegraded,
         storeDuration,
         memoryKeys,
+        evictedUnits,
+        refusedForSpace,
       ]) {
         registry.removeSingleMetric((metric as unknown as { name: string }).name);
       }

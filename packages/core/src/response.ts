@@ -4,9 +4,11 @@
  * data (a record of strings) so every adapter writes them with its own API; nothing here
  * knows a framework.
  */
+import type { Charge } from './charge.js';
 import type { Decision, ErrorBody, PolicyOutcome, ProblemBody } from './decision.js';
 import { describeDuration } from './duration.js';
 import { type StandardHeaders, standardHeaders } from './standard-headers.js';
+import type { ConsumeResult, StoreCheck } from './store.js';
 import type { ResolvedTier } from './validate-options.js';
 
 /** How decisions are put on the wire; resolved once from the limiter's options. */
@@ -91,6 +93,7 @@ const TITLES: Readonly<Record<number, string>> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 
@@ -122,11 +125,31 @@ export interface DecisionParts {
   readonly tier: string | undefined;
   readonly outcomes: readonly PolicyOutcome[];
   /** What was charged for each outcome (same order); its `identity` keys the IETF partition keys. */
-  readonly charges?: readonly { readonly identity: string }[] | undefined;
+  readonly charges?: readonly Charge[] | undefined;
   /** Set when the store failed and the outcomes come from the in-process fallback. */
   readonly degraded?: 'local' | 'open' | undefined;
   readonly identity?: string | undefined;
   readonly limits?: ResolvedTier | undefined;
+  // What a later mount of the same limiter needs for the same request (see RequestFacts.prior):
+  /** The limiter that decided. */
+  readonly owner?: object | undefined;
+  /** What this decision's store call charged (a later mount's call charges only what is left). */
+  readonly charged?: readonly Charge[] | undefined;
+  /** That call's checks and the answer to them, for a refund. */
+  readonly checks?: readonly StoreCheck[] | undefined;
+  readonly result?: ConsumeResult | undefined;
+  /** The answer came from the local fallback, which then holds the charge. */
+  readonly local?: boolean | undefined;
+  /** The parts of the earlier mount's decision for this request. */
+  readonly previous?: DecisionParts | undefined;
+}
+
+/** Where a decision keeps the parts it was made from (not part of the public shape). */
+const PARTS = Symbol('tierlimit.decisionParts');
+
+/** The parts a decision of this package was made from; `undefined` for SKIPPED, PASSED or a foreign object. */
+export function decisionParts(decision: Decision): DecisionParts | undefined {
+  return (decision as { [PARTS]?: DecisionParts })[PARTS];
 }
 
 /**
@@ -208,7 +231,7 @@ function decision(
 ): Decision {
   // Every field spelled out in one literal (no spread): one hidden class for every
   // decision, which keeps this hot-path allocation cheap.
-  return {
+  const made = {
     allowed: fields.allowed,
     status: fields.status,
     code: fields.code,
@@ -225,7 +248,9 @@ function decision(
     body: fields.body,
     skipped: false,
     degraded: parts.degraded,
+    [PARTS]: parts,
   };
+  return made;
 }
 
 /** An admitted request: headers of the (enforced) policy closest to exhaustion. */

@@ -10,10 +10,20 @@
  *
  * Only asynchronous stores are guarded by the timeout: the memory store answers in the
  * same tick and cannot hang.
+ *
+ * A timeout is the store's fault only (issue 13): it counts from the moment the store says
+ * the decision left this process (`sent()`), not from the call, so time a decision spends
+ * queued behind this process's own work (a batching store flushes once per event-loop
+ * turn) is not blamed on the store; and it is judged only after the event loop has had a
+ * turn to read the store's socket, since Node runs expired timers before it polls for I/O
+ * (SPEC section 6) and a reply that already arrived must not count as lost. When the store
+ * does answer after the limiter gave up and answered without it, a charge the store made
+ * for a request the fallback refused is refunded.
  */
+import { setImmediate } from 'node:timers';
 import { StoreError } from './errors.js';
 import { MemoryStore } from './memory-store.js';
-import type { ConsumeResult, Store, StoreCheck } from './store.js';
+import type { ConsumeOptions, ConsumeResult, Store, StoreCheck } from './store.js';
 
 /** How the limiter answers while the store is failing. */
 export type FaultMode = 'local' | 'open' | 'closed';
@@ -21,7 +31,11 @@ export type FaultMode = 'local' | 'open' | 'closed';
 export interface StoreFaultOptions {
   /** See {@link FaultMode}. Default `'local'`. */
   readonly mode?: FaultMode;
-  /** Longest wait for the store, in milliseconds, before the request is answered per `mode`. Default `50`. */
+  /**
+   * Longest wait for the store's answer, in milliseconds, counted from when the decision
+   * is sent to the store (a store that queues decisions, like the Redis store, says when);
+   * the request is then answered per `mode`. Default `50`.
+   */
   readonly timeoutMs?: number;
   /**
    * App instances sharing the store. In `local` and `open` modes each request is charged
@@ -57,12 +71,44 @@ export interface GuardEvents {
 /** Why the store was not used, for the fallback. */
 export const CIRCUIT_OPEN = new StoreError('the circuit is open after repeated store failures; not calling the store');
 
-/** A store call in flight, waiting for its answer or its deadline. */
-interface Waiting {
-  /** `performance.now()` after which the call fails, ms. */
-  readonly deadline: number;
-  settled: boolean;
-  readonly reject: (error: unknown) => void;
+/** The options passed to a synchronous store (the same objects every call: nothing to time). */
+const CHARGE: ConsumeOptions = Object.freeze({});
+const PEEK: ConsumeOptions = Object.freeze({ peek: true });
+
+/** A store call in flight, waiting for its answer or its deadline; the store's `ConsumeOptions` for that call. */
+class Waiting implements ConsumeOptions {
+  readonly peek: boolean;
+  readonly timeoutMs: number;
+  /** `performance.now()` after which the call fails, ms: from the call until `sent()`, then from `sent()`. */
+  deadline: number;
+  settled = false;
+  /** Whether the request was admitted without the store, once the guard gave up on it. */
+  admitted: boolean | undefined;
+  /** The store's answer, when it came after the guard gave up but before the fallback decided. */
+  late: ConsumeResult | undefined;
+  readonly checks: readonly StoreCheck[];
+  reject: (error: unknown) => void = () => undefined;
+
+  constructor(checks: readonly StoreCheck[], peek: boolean, timeoutMs: number) {
+    this.checks = checks;
+    this.peek = peek;
+    this.timeoutMs = timeoutMs;
+    this.deadline = performance.now() + timeoutMs;
+  }
+
+  sent(): void {
+    if (!this.settled) this.deadline = performance.now() + this.timeoutMs;
+  }
+}
+
+/** The store did not answer in time; carries the call so a late answer can be reconciled. */
+class DeadlineExceeded extends StoreError {
+  readonly waiting: Waiting;
+
+  constructor(waiting: Waiting) {
+    super(`the store did not answer within ${waiting.timeoutMs} ms`);
+    this.waiting = waiting;
+  }
 }
 
 export class StoreGuard {
@@ -75,9 +121,11 @@ export class StoreGuard {
   #openedAt = -1;
   #probing = false;
   #degradedSince = -1;
-  /** Calls in flight, oldest first (see {@link StoreGuard.#wait}). */
+  /** Calls in flight (see {@link StoreGuard.#expire}). */
   #waiting: Waiting[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** `true` once the store answered synchronously: it then gets the shared options objects. */
+  #sync = false;
 
   constructor(store: Store, options: ResolvedFaultOptions, now: () => number, events: GuardEvents) {
     this.#store = store;
@@ -97,37 +145,51 @@ export class StoreGuard {
 
   /**
    * The store's answer, or a rejection (a StoreError for a timeout or an open circuit) for
-   * the caller to hand to {@link StoreGuard.fallback}.
+   * the caller to hand to {@link StoreGuard.fallback}. `peek`: see `ConsumeOptions.peek`.
    */
-  consume(checks: readonly StoreCheck[]): ConsumeResult | Promise<ConsumeResult> {
+  consume(checks: readonly StoreCheck[], peek = false): ConsumeResult | Promise<ConsumeResult> {
     if (this.#openedAt >= 0) {
       if (this.#probing || this.#now() - this.#openedAt < this.#options.cooldownMs) throw CIRCUIT_OPEN;
       this.#probing = true;
     }
     const started = this.#events.timing() ? performance.now() : -1;
-    const result = this.#store.consume(checks);
+    let waiting: Waiting | undefined;
+    let options: ConsumeOptions;
+    if (this.#sync) {
+      options = peek ? PEEK : CHARGE;
+    } else {
+      waiting = new Waiting(checks, peek, this.#options.timeoutMs);
+      options = waiting;
+    }
+    const result = this.#store.consume(checks, options);
     if (!(result instanceof Promise)) {
+      this.#sync = true;
       if (started >= 0) this.#events.latency(performance.now() - started);
       if (this.#failures > 0 || this.#degradedSince >= 0) this.#succeeded();
       return result;
     }
+    // A store that answered synchronously before and now does not: time it from the call.
+    const call = waiting ?? new Waiting(checks, peek, this.#options.timeoutMs);
     if (started >= 0) {
       const report = () => this.#events.latency(performance.now() - started);
       result.then(report, report);
     }
     return new Promise<ConsumeResult>((resolve, reject) => {
-      const waiting: Waiting = { deadline: performance.now() + this.#options.timeoutMs, settled: false, reject };
-      this.#wait(waiting);
+      call.reject = reject;
+      this.#wait(call);
       result.then(
         (answer) => {
           if (this.#failures > 0 || this.#degradedSince >= 0) this.#succeeded();
-          if (waiting.settled) return;
-          waiting.settled = true;
+          if (call.settled) {
+            this.#lateAnswer(call, answer);
+            return;
+          }
+          call.settled = true;
           resolve(answer);
         },
         (error: unknown) => {
-          if (waiting.settled) return;
-          waiting.settled = true;
+          if (call.settled) return;
+          call.settled = true;
           reject(error);
         },
       );
@@ -135,9 +197,40 @@ export class StoreGuard {
   }
 
   /**
-   * Puts a call on the deadline queue. One timer serves every call in flight, armed for the
-   * oldest one (all share one timeout, so the queue is in deadline order): a timer per
-   * request would cost more than the rest of the guard together.
+   * Bounds a lookup that is not a decision (an identity's override): `fallback` if `promise`
+   * has not settled within the store timeout, judged after the event loop has polled once.
+   */
+  bounded<T, F>(promise: Promise<T>, fallback: F): Promise<T | F> {
+    return new Promise<T | F>((resolve, reject) => {
+      let done = false;
+      const timer = setTimeout(() => {
+        setImmediate(() => {
+          if (done) return;
+          done = true;
+          resolve(fallback);
+        });
+      }, this.#options.timeoutMs);
+      timer.unref?.();
+      promise.then(
+        (value) => {
+          clearTimeout(timer);
+          if (done) return;
+          done = true;
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          if (done) return;
+          done = true;
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Puts a call on the deadline list. One timer serves every call in flight, armed for the
+   * earliest deadline: a timer per request would cost more than the rest of the guard.
    */
   #wait(waiting: Waiting): void {
     this.#waiting.push(waiting);
@@ -154,49 +247,99 @@ export class StoreGuard {
   readonly #expire = (): void => {
     this.#timer = undefined;
     const now = performance.now();
-    const queue = this.#waiting;
-    let head = 0;
-    const expired: Waiting[] = [];
-    while (head < queue.length) {
-      const waiting = queue[head] as Waiting;
-      if (!waiting.settled) {
-        if (waiting.deadline > now) break;
-        expired.push(waiting);
+    const due: Waiting[] = [];
+    const kept: Waiting[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const waiting of this.#waiting) {
+      if (waiting.settled) continue;
+      if (waiting.deadline <= now) {
+        due.push(waiting);
+      } else {
+        kept.push(waiting);
+        if (waiting.deadline < next) next = waiting.deadline;
       }
-      head++;
     }
-    this.#waiting = head === queue.length ? [] : queue.slice(head);
-    if (this.#waiting.length > 0) this.#arm((this.#waiting[0] as Waiting).deadline - now);
-    if (expired.length === 0) return;
-    // Timers run before the event loop polls for I/O. After a busy stretch (a burst of
-    // requests), the deadline can pass while the reply already sits unread in the socket:
-    // so the timeout gives the poll phase one turn (setImmediate runs after it) and fails
-    // only the calls whose reply still has not come.
+    this.#waiting = kept;
+    if (kept.length > 0) this.#arm(next - now);
+    if (due.length === 0) return;
+    // Timers run before the event loop polls for I/O. After a busy stretch the deadline can
+    // pass while the reply already sits unread in the socket: give the poll phase one turn
+    // (setImmediate runs after it) and fail only the calls whose reply still has not come
+    // and whose deadline a late `sent()` did not move.
     setImmediate(() => {
-      const error = new StoreError(`the store did not answer within ${this.#options.timeoutMs} ms`);
-      for (const waiting of expired) {
+      const at = performance.now();
+      for (const waiting of due) {
         if (waiting.settled) continue;
+        if (waiting.deadline > at) {
+          this.#wait(waiting);
+          continue;
+        }
         waiting.settled = true;
-        waiting.reject(error);
+        waiting.reject(new DeadlineExceeded(waiting));
       }
     });
   };
 
-  /** Records a failure (unless it was the open circuit itself) and answers from the local store. */
-  fallback(checks: readonly StoreCheck[], error: unknown): ConsumeResult | undefined {
+  /**
+   * Records a failure (unless it was the open circuit itself) and answers from the local
+   * store; `undefined` in `closed` mode.
+   */
+  fallback(checks: readonly StoreCheck[], error: unknown, peek = false): ConsumeResult | undefined {
     if (error !== CIRCUIT_OPEN) this.#failed(error);
     if (this.#degradedSince < 0) {
       this.#degradedSince = this.#now();
       this.#events.degraded(this.#options.mode, error);
     }
-    if (this.#options.mode === 'closed') return undefined;
-    this.#local ??= new MemoryStore({ now: this.#now, sweepIntervalMs: 10_000, onFull: () => undefined });
+    let answer: ConsumeResult | undefined;
+    if (this.#options.mode !== 'closed') {
+      this.#local ??= new MemoryStore({ now: this.#now, sweepIntervalMs: 10_000, onFull: () => undefined });
+      answer = this.#local.consume(this.#localShare(checks), peek ? PEEK : CHARGE);
+    }
+    if (error instanceof DeadlineExceeded) {
+      const waiting = error.waiting;
+      waiting.admitted = this.#options.mode === 'open' || answer?.allowed === true;
+      if (waiting.late !== undefined) this.#lateAnswer(waiting, waiting.late);
+    }
+    return answer;
+  }
+
+  /**
+   * The store answered a call the guard had given up on. If it charged a request that was
+   * refused without it (by the local fallback, or with a 503), give the charge back: the
+   * client must not pay for a request it never got.
+   */
+  #lateAnswer(waiting: Waiting, answer: ConsumeResult): void {
+    if (waiting.admitted === undefined) {
+      waiting.late = answer;
+      return;
+    }
+    waiting.late = undefined;
+    if (waiting.peek || waiting.admitted || !answer.allowed) return;
+    this.refund(waiting.checks, answer);
+  }
+
+  /** Gives back a charge the store made (see `Store.refund`); failures are reported, never thrown. */
+  refund(checks: readonly StoreCheck[], answer: ConsumeResult): void {
+    const refund = this.#store.refund;
+    if (refund === undefined) return;
+    try {
+      const done = refund.call(this.#store, checks, answer);
+      if (done instanceof Promise) done.then(undefined, (error: unknown) => this.#events.storeError(error));
+    } catch (error) {
+      this.#events.storeError(error);
+    }
+  }
+
+  /** Gives back what the local fallback charged (a request it admitted was refused after all). */
+  refundLocal(checks: readonly StoreCheck[], answer: ConsumeResult): void {
+    this.#local?.refund(this.#localShare(checks), answer);
+  }
+
+  /** The checks as the local fallback charges them: each cost times `instances`, at most the capacity. */
+  #localShare(checks: readonly StoreCheck[]): readonly StoreCheck[] {
     const instances = this.#options.instances;
-    const scaled =
-      instances === 1
-        ? checks
-        : checks.map((check) => ({ ...check, cost: Math.min(check.capacity, check.cost * instances) }));
-    return this.#local.consume(scaled);
+    if (instances === 1) return checks;
+    return checks.map((check) => ({ ...check, cost: Math.min(check.capacity, check.cost * instances) }));
   }
 
   /** How long a client refused under `closed` should wait: until the circuit half-opens, at least a second. */

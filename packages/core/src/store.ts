@@ -59,6 +59,11 @@ export interface CheckState {
   readonly suspended?: boolean;
   /** This very request started the suspension. */
   readonly suspendedNow?: boolean;
+  /**
+   * The store had no room to keep this check's new key (a full memory store): not the
+   * client's limit. The limiter answers 503 with `retryMs` as `Retry-After`.
+   */
+  readonly full?: boolean;
 }
 
 /** The store's answer for one request. */

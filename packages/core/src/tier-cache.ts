@@ -52,12 +52,15 @@ export function identityFor(tier: ResolvedTier, identity: string): Identity {
 export class TierCache {
   #options: ResolvedOptions;
   readonly #lookupOverride: OverrideLookup;
+  readonly #valid: (keyIdentity: string) => void;
   readonly #entries = new Map<string, Entry>();
   readonly #pending = new Map<string, Promise<Identity | null>>();
 
-  constructor(options: ResolvedOptions, lookupOverride: OverrideLookup) {
+  /** `valid` hears of every key that resolves to a tier, by its hashed identity. */
+  constructor(options: ResolvedOptions, lookupOverride: OverrideLookup, valid: (keyIdentity: string) => void) {
     this.#options = options;
     this.#lookupOverride = lookupOverride;
+    this.#valid = valid;
   }
 
   /** Switches to new options (new tiers); every cached answer is dropped. */
@@ -209,8 +212,9 @@ export class TierCache {
     }
     const tier = answer.limits === undefined ? base : withOverrides(base, answer.limits);
     if (tier !== base) assertTierStorable(this.#options.store, tier, 'resolveTier(...).limits');
-    const identity = answer.id === undefined ? hashedIdentity('key', apiKey) : hashedIdentity('id', answer.id);
-    return identityFor(tier, identity);
+    const keyIdentity = hashedIdentity('key', apiKey);
+    this.#valid(keyIdentity);
+    return identityFor(tier, answer.id === undefined ? keyIdentity : hashedIdentity('id', answer.id));
   }
 }
 

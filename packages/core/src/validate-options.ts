@@ -3,10 +3,12 @@
  * Every mistake throws a ConfigurationError naming the option path, the value and what
  * was expected; nothing is silently replaced.
  */
+
+import { compileTrustedProxies } from './client-ip.js';
 import { PinnableClock } from './clock.js';
 import { ConfigurationError } from './errors.js';
 import { memoryStore } from './memory-store.js';
-import type { RateLimiterOptions, TierResolver, Warning } from './options.js';
+import type { RateLimiterOptions, TierResolver } from './options.js';
 import type { RenderOptions } from './response.js';
 import type { RuntimeValidations } from './runtime-checks.js';
 import type { Algorithm, Store } from './store.js';
@@ -25,6 +27,7 @@ import {
   positiveInteger,
   rejectUnknownKeys,
 } from './validate.js';
+import { createWarner, type Warner, type WarningSink } from './warnings.js';
 
 /** A policy ready to evaluate. */
 export interface ResolvedPolicy {
@@ -69,7 +72,10 @@ export interface ResolvedOptions {
   readonly now: () => number;
   /** The clock of the default memory store when the limiter made it (`store` not given), else `undefined`. */
   readonly storeClock: PinnableClock | undefined;
-  readonly warn: (warning: Warning) => void;
+  /** Where the limiter's warnings go, and how often. */
+  readonly warnings: Warner;
+  /** `trustedProxies`, compiled; `undefined` when unset. */
+  readonly trustedProxies: ((address: string) => boolean) | undefined;
 }
 
 const OPTION_NAMES = [
@@ -81,6 +87,7 @@ const OPTION_NAMES = [
   'anonymousTier',
   'ip',
   'ipv6Subnet',
+  'trustedProxies',
   'apiKeyHeader',
   'maxApiKeyLength',
   'requestIdHeader',
@@ -133,22 +140,14 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
   }
 
   const now = optionalFunction<() => number>(options.now, 'now') ?? Date.now;
-  const onWarning =
-    optionalFunction<(warning: Warning) => void>(options.onWarning, 'onWarning') ??
-    ((warning: Warning) => console.warn(`[tierlimit] ${warning.code}: ${warning.message}`));
-  const warned = new Set<string>();
-  const warn = (warning: Warning) => {
-    if (warned.has(warning.code)) return;
-    warned.add(warning.code);
-    onWarning(warning);
-  };
+  const warnings = createWarner(optionalFunction<WarningSink>(options.onWarning, 'onWarning'));
 
   const storeClock = options.store === undefined ? new PinnableClock(now) : undefined;
   const store =
     options.store ??
     memoryStore({
       now: (storeClock as PinnableClock).now,
-      onFull: (message) => warn({ code: 'TL_MEMORY_STORE_FULL', message }),
+      onFull: (message) => warnings.once({ code: 'TL_MEMORY_STORE_FULL', message }),
     });
   if (typeof (store as Partial<Store>)?.consume !== 'function') {
     invalid('store', 'a store (an object with a `consume` method, such as `memoryStore()`)', store);
@@ -175,6 +174,7 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
     anonymousTier,
     ip,
     ipv6Subnet: integerInRange(options.ipv6Subnet ?? 56, 'ipv6Subnet', 1, 128),
+    trustedProxies: resolveTrustedProxies(options.trustedProxies),
     apiKeyHeader: headerName(options.apiKeyHeader ?? 'x-api-key', 'apiKeyHeader'),
     maxApiKeyLength: integerInRange(options.maxApiKeyLength ?? 256, 'maxApiKeyLength', 1, 8_192),
     requestIdHeader: headerName(options.requestIdHeader ?? 'x-request-id', 'requestIdHeader'),
@@ -186,7 +186,7 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
     suspension: resolveSuspension(options.suspension),
     now,
     storeClock,
-    warn,
+    warnings,
   };
 }
 
@@ -206,18 +206,46 @@ function resolveRender(headers: unknown, errorFormat: unknown): RenderOptions {
 
 function resolveValidations(value: unknown): RuntimeValidations {
   const source = plainObject(value ?? {}, 'validations');
-  const names = ['permissiveTrustProxy', 'untrustedForwardedFor', 'noClientIp'] as const;
+  const names = [
+    'permissiveTrustProxy',
+    'hopCountTrust',
+    'untrustedForwardedFor',
+    'noClientIp',
+    'unparsableClientIp',
+  ] as const;
   rejectUnknownKeys(source, names, 'validations', 'validations.');
   const flag = (name: (typeof names)[number]) => {
     const flagValue = source[name] ?? true;
     if (typeof flagValue !== 'boolean') invalid(`validations.${name}`, 'a boolean', flagValue);
     return flagValue;
   };
+  const permissive = source.permissiveTrustProxy ?? true;
+  if (typeof permissive !== 'boolean' && permissive !== 'error') {
+    invalid('validations.permissiveTrustProxy', "a boolean or 'error'", permissive);
+  }
   return {
-    permissiveTrustProxy: flag('permissiveTrustProxy'),
+    permissiveTrustProxy: permissive as boolean | 'error',
+    hopCountTrust: flag('hopCountTrust'),
     untrustedForwardedFor: flag('untrustedForwardedFor'),
     noClientIp: flag('noClientIp'),
+    unparsableClientIp: flag('unparsableClientIp'),
   };
+}
+
+function resolveTrustedProxies(value: unknown): ((address: string) => boolean) | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length === 0) {
+    invalid('trustedProxies', 'a non-empty array of proxy addresses, CIDR ranges or presets', value);
+  }
+  const compiled = compileTrustedProxies(value as string[]);
+  if ('invalid' in compiled) {
+    invalid(
+      'trustedProxies',
+      "IP addresses, CIDR ranges ('10.0.0.0/8') or 'loopback', 'linklocal', 'uniquelocal'",
+      compiled.invalid,
+    );
+  }
+  return compiled.trusted;
 }
 
 function resolveSuspension(value: unknown): ResolvedOptions['suspension'] {

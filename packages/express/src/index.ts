@@ -28,30 +28,70 @@ declare global {
 export type { Decision, RateLimiterOptions, RouteOptions } from '@tierlimit/core';
 export { batchSize, createRateLimiter, defaultTiers, memoryStore, RateLimiter, RequestError } from '@tierlimit/core';
 
+/** Route options of the Express middleware: the core's, plus the body parser to run after the peek. */
+export interface ExpressRouteOptions extends RouteOptions<Request> {
+  /**
+   * The body parser of a route whose `cost` reads the body (`express.json()`). The
+   * middleware then checks first, charging nothing, that the route's policies have room
+   * for one unit, and refuses with 429 before the body is read if not; then it runs the
+   * parser and charges the cost. Without it, a client whose quota is spent still makes the
+   * server read and parse its body (mount the parser before `rateLimit` in that case).
+   * Default: none.
+   */
+  readonly bodyParser?: RequestHandler;
+}
+
 /**
  * Express middleware enforcing a limiter's policies. Pass a `RateLimiter` to share one
- * store and tier cache across mounts, or options to create one.
+ * store and tier cache across mounts, or options to create one. A request that passes
+ * two mounts of one limiter pays each policy once (see the README).
  *
  * @example
  * const limiter = createRateLimiter({ resolveTier })
- * app.use('/api', rateLimit(limiter))
- * app.post('/api/events', express.json(), rateLimit(limiter, { policy: 'events', cost: (req) => batchSize(req.body) }), handler)
+ * app.get('/api/players', rateLimit(limiter), handler)
+ * app.post('/api/events', rateLimit(limiter, { policy: 'events', cost: (req) => batchSize(req.body), bodyParser: express.json() }), handler)
  */
-export function rateLimit(limiter: RateLimiter | RateLimiterOptions, route?: RouteOptions<Request>): RequestHandler {
+export function rateLimit(limiter: RateLimiter | RateLimiterOptions, route?: ExpressRouteOptions): RequestHandler {
   const instance = isRateLimiter(limiter) ? limiter : new RateLimiter(limiter);
-  const handle = instance.handler<Request>(route);
+  const { bodyParser, ...options } = route ?? {};
+  const handle = instance.handler<Request>(options, label);
+  const decide = function tierlimit(req: Request, res: Response, next: NextFunction) {
+    settle(handle(req, facts(req)), (decision) => write(decision, req, res, next), next);
+  };
+  if (bodyParser === undefined) return decide;
   return function tierlimit(req: Request, res: Response, next: NextFunction) {
     settle(
-      handle(req, { ip: req.ip, headers: req.headers, trustProxy: trustProxyKind(req.app.get('trust proxy')) }),
-      (decision) => {
-        req.rateLimit = decision;
-        res.set(decision.headers);
-        if (decision.allowed) next();
-        else res.status(decision.status).json(decision.body);
+      handle.peek(req, facts(req)),
+      (peeked) => {
+        if (!peeked.allowed) return write(peeked, req, res, next);
+        bodyParser(req, res, (error?: unknown) => (error === undefined ? decide(req, res, next) : next(error)));
       },
       next,
     );
   };
+}
+
+/** What Express already knows about a request (`req.ip` honours the app's `trust proxy` setting). */
+function facts(req: Request) {
+  return {
+    ip: req.ip,
+    peer: req.socket.remoteAddress,
+    headers: req.headers,
+    trustProxy: trustProxyKind(req.app.get('trust proxy')),
+    prior: req.rateLimit,
+  };
+}
+
+function write(decision: Decision, req: Request, res: Response, next: NextFunction): void {
+  req.rateLimit = decision;
+  res.set(decision.headers);
+  if (decision.allowed) next();
+  else res.status(decision.status).json(decision.body);
+}
+
+/** The route as warnings name it: `POST /api/v1/events/batch`. */
+function label(req: Request): string {
+  return `${req.method} ${req.baseUrl}${(req.route as { path?: string } | undefined)?.path ?? req.path}`;
 }
 
 /**

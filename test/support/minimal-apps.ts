@@ -1,0 +1,154 @@
+/**
+ * The smallest app per framework that exercises what the production suite needs (issue
+ * 13): the same three routes on Express 5 and 4, Koa 3 and 2, Fastify 5 and 4, listening on
+ * 127.0.0.1 on a free port. Unlike the demos, each is built from a limiter the test made,
+ * with the framework's own trust-proxy setting given as the test says.
+ *
+ * - `GET  /api/players`: the `api` policy.
+ * - `POST /api/events/batch`: the `events` policy, costing one unit per event of the JSON
+ *   body's `events` array; the body is read only after a peek found room (Express and Koa:
+ *   the `bodyParser` route option; Fastify: on its own).
+ * - `POST /api/buggy`: a cost function with a bug (it returns 2.5).
+ * - anything else: the framework's own not-found answer.
+ *
+ * With `appWide`, Express and Koa also mount the limiter on the whole app (or `/api`), as
+ * the limiter's double-mount rules let them.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bodyParser as koaBodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import { batchSize, type RateLimiter } from '@tierlimit/core';
+import { jsonErrors as expressJsonErrors, rateLimit as expressRateLimit } from '@tierlimit/express';
+import { type FastifyRateLimitOptions, fastifyRateLimit } from '@tierlimit/fastify';
+import { jsonErrors as koaJsonErrors, rateLimit as koaRateLimit } from '@tierlimit/koa';
+import express5 from 'express';
+import express4 from 'express4';
+import Fastify from 'fastify';
+import fastify4 from 'fastify4';
+import Koa from 'koa';
+import koa2 from 'koa2';
+
+export interface MinimalAppOptions {
+  readonly limiter: RateLimiter;
+  /**
+   * The framework's trust setting: Express `trust proxy`, Fastify `trustProxy`, Koa
+   * `proxy` (`true`), or `proxy` with `maxIpsCount` (a number). Default: none.
+   */
+  readonly trustProxy?: boolean | number | string;
+  /** Also mount the limiter app-wide (Express and Koa). */
+  readonly appWide?: boolean;
+  /** Extra options for the Fastify plugin. */
+  readonly fastify?: Omit<FastifyRateLimitOptions, 'limiter'>;
+}
+
+export interface MinimalApp {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface MinimalTarget {
+  readonly name: string;
+  readonly framework: 'express' | 'koa' | 'fastify';
+  start(options: MinimalAppOptions): Promise<MinimalApp>;
+}
+
+const BODY_LIMIT = 32 * 1024 * 1024;
+const buggyCost = () => 2.5;
+
+function listen(server: Server): Promise<MinimalApp> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+function expressApp(framework: typeof express5, options: MinimalAppOptions): Promise<MinimalApp> {
+  const { limiter } = options;
+  const app = framework();
+  app.set('trust proxy', options.trustProxy ?? false);
+  if (options.appWide) app.use('/api', expressRateLimit(limiter));
+  app.get('/api/players', expressRateLimit(limiter), (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.post(
+    '/api/events/batch',
+    expressRateLimit(limiter, {
+      policy: 'events',
+      cost: (req) => batchSize(req.body),
+      bodyParser: framework.json({ limit: BODY_LIMIT }),
+    }),
+    (req, res) => {
+      res.status(202).json({ accepted: (req.body as { events: unknown[] }).events.length });
+    },
+  );
+  app.post('/api/buggy', expressRateLimit(limiter, { cost: buggyCost }), (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.use(expressJsonErrors());
+  return listen(createServer(app));
+}
+
+function koaApp(framework: typeof Koa, options: MinimalAppOptions): Promise<MinimalApp> {
+  const { limiter } = options;
+  const app = new framework();
+  if (options.trustProxy === true || typeof options.trustProxy === 'number') app.proxy = true;
+  if (typeof options.trustProxy === 'number') app.maxIpsCount = options.trustProxy;
+  const router = new Router({ prefix: '/api' });
+  router.get('/players', koaRateLimit(limiter), (ctx) => {
+    ctx.body = { ok: true };
+  });
+  router.post(
+    '/events/batch',
+    koaRateLimit(limiter, {
+      policy: 'events',
+      cost: (ctx) => batchSize(ctx.request.body),
+      bodyParser: koaBodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT }),
+    }),
+    (ctx) => {
+      ctx.status = 202;
+      ctx.body = { accepted: (ctx.request.body as { events: unknown[] }).events.length };
+    },
+  );
+  router.post('/buggy', koaRateLimit(limiter, { cost: buggyCost }), (ctx) => {
+    ctx.body = { ok: true };
+  });
+  app.use(koaJsonErrors());
+  if (options.appWide) app.use(koaRateLimit(limiter));
+  app.use(router.routes());
+  return listen(createServer(app.callback()));
+}
+
+async function fastifyApp(framework: typeof Fastify, options: MinimalAppOptions): Promise<MinimalApp> {
+  const app = framework({ trustProxy: (options.trustProxy ?? false) as boolean, bodyLimit: BODY_LIMIT });
+  await app.register(fastifyRateLimit, { limiter: options.limiter, jsonErrors: true, ...options.fastify });
+  app.get('/api/players', async () => ({ ok: true }));
+  app.post(
+    '/api/events/batch',
+    { config: { rateLimit: { policy: 'events', cost: (request) => batchSize(request.body) } } },
+    async (request, reply) => reply.code(202).send({ accepted: (request.body as { events: unknown[] }).events.length }),
+  );
+  app.post('/api/buggy', { config: { rateLimit: { cost: buggyCost } } }, async () => ({ ok: true }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
+export const minimalTargets: readonly MinimalTarget[] = [
+  { name: 'express 5', framework: 'express', start: (o) => expressApp(express5, o) },
+  { name: 'express 4', framework: 'express', start: (o) => expressApp(express4 as unknown as typeof express5, o) },
+  { name: 'koa 3', framework: 'koa', start: (o) => koaApp(Koa, o) },
+  { name: 'koa 2', framework: 'koa', start: (o) => koaApp(koa2, o) },
+  { name: 'fastify 5', framework: 'fastify', start: (o) => fastifyApp(Fastify, o) },
+  { name: 'fastify 4', framework: 'fastify', start: (o) => fastifyApp(fastify4 as unknown as typeof Fastify, o) },
+];
