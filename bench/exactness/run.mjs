@@ -4,9 +4,11 @@
  * concurrent requests for one API key whose limit is L, all at once; prints how many were
  * admitted per run. Exact means L admitted in every run and no request answered degraded.
  *
- *   node bench/exactness/run.mjs [--instances 8] [--concurrency 200] [--limit 100] [--runs 10] [--timeout 100]
+ *   node bench/exactness/run.mjs [--instances 8] [--concurrency 200] [--limit 100] [--runs 10] [--timeout 100] [--json]
  *
- * Needs the packages built (`npm run build`) and redis-server on the PATH.
+ * The instances are test/stores/fixtures/instance-server.ts, run from the sources (node
+ * --import tsx); test/stores/redis-exactness.test.ts runs this same script in CI. Needs
+ * redis-server on the PATH. --json: one JSON line with every run's counts, last.
  */
 import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -17,6 +19,7 @@ import { stop, track } from '../lib/processes.mjs';
 import { RedisServer } from '../lib/redis.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
 const { values } = parseArgs({
   options: {
     instances: { type: 'string', default: '8' },
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     limit: { type: 'string', default: '100' },
     runs: { type: 'string', default: '10' },
     timeout: { type: 'string', default: '100' },
+    json: { type: 'boolean', default: false },
   },
 });
 const instances = Number(values.instances);
@@ -39,7 +43,8 @@ const servers = await Promise.all(
 );
 
 function startServer(env) {
-  const child = track(process.execPath, [join(here, 'server.mjs')], {
+  const child = track(process.execPath, ['--import', 'tsx', 'test/stores/fixtures/instance-server.ts'], {
+    cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -67,21 +72,29 @@ function get(port, key) {
 
 // Warm each instance (JIT, script load) with a key of its own.
 await Promise.all(servers.map((s, i) => get(s.port, `warm-${i}`)));
-const admitted = [];
+const results = [];
 for (let run = 1; run <= runs; run++) {
   await redis.flush();
   const key = `run-${run}`;
   const all = await Promise.all(servers.flatMap((s) => Array.from({ length: concurrency }, () => get(s.port, key))));
   const count = (predicate) => all.filter(predicate).length;
-  const ok = count((r) => r.status === 200);
-  admitted.push(ok);
+  const result = {
+    admitted: count((r) => r.status === 200),
+    limited: count((r) => r.status === 429),
+    unavailable: count((r) => r.status === 503),
+    other: count((r) => ![200, 429, 503].includes(r.status)),
+    degraded: count((r) => r.degraded !== undefined),
+  };
+  results.push(result);
   console.log(
-    `run ${run}: admitted ${ok}, 429 ${count((r) => r.status === 429)}, 503 ${count((r) => r.status === 503)}, other ${count((r) => ![200, 429, 503].includes(r.status))}, degraded ${count((r) => r.degraded !== undefined)}`,
+    `run ${run}: admitted ${result.admitted}, 429 ${result.limited}, 503 ${result.unavailable}, other ${result.other}, degraded ${result.degraded}`,
   );
 }
+const admitted = results.map((result) => result.admitted);
 console.log(
   `admitted per run: ${admitted.join(', ')} (limit ${limit}, ${instances} instances x ${concurrency} concurrent)`,
 );
+if (values.json) console.log(JSON.stringify({ limit, instances, concurrency, runs: results }));
 await Promise.all(servers.map((s) => stop(s.child)));
 await redis.close();
 process.exit(admitted.every((n) => n === limit) ? 0 : 1);

@@ -14,7 +14,7 @@
  * With `appWide`, Express and Koa also mount the limiter on the whole app (or `/api`), as
  * the limiter's double-mount rules let them.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bodyParser as koaBodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
@@ -28,6 +28,7 @@ import Fastify from 'fastify';
 import fastify4 from 'fastify4';
 import Koa from 'koa';
 import koa2 from 'koa2';
+import { listen, type RunningServer } from './targets';
 
 export interface MinimalAppOptions {
   readonly limiter: RateLimiter;
@@ -42,10 +43,9 @@ export interface MinimalAppOptions {
   readonly fastify?: Omit<FastifyRateLimitOptions, 'limiter'>;
 }
 
-export interface MinimalApp {
-  readonly url: string;
-  close(): Promise<void>;
-}
+export type { RunningServer as MinimalApp } from './targets';
+
+type MinimalApp = import('./targets').RunningServer;
 
 export interface MinimalTarget {
   readonly name: string;
@@ -55,23 +55,6 @@ export interface MinimalTarget {
 
 const BODY_LIMIT = 32 * 1024 * 1024;
 const buggyCost = () => 2.5;
-
-function listen(server: Server): Promise<MinimalApp> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            server.closeAllConnections();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
-}
 
 function expressApp(framework: typeof express5, options: MinimalAppOptions): Promise<MinimalApp> {
   const { limiter } = options;

@@ -25,7 +25,8 @@ export interface Target {
   start(options: DemoOptions): Promise<RunningServer>;
 }
 
-function listen(server: Server): Promise<RunningServer> {
+/** Listens on 127.0.0.1 on a free port; `close` also ends open keep-alive connections. */
+export function listen(server: Server): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {

@@ -6,24 +6,20 @@
  * of that connection only). The crash test runs the server as its own process, so a crash
  * is seen as one; the rest runs in process with real `ws` clients on 127.0.0.1.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { createRateLimiter, type RateLimiter } from '@tierlimit/core';
+import type { ChildProcess } from 'node:child_process';
 import type { GuardedConnection } from '@tierlimit/ws';
 import type { RawData, WebSocket } from 'ws';
 import {
   closeAll,
   closed,
   eventually,
-  type GuardServer,
+  type FixtureProcess,
+  guardSuite,
   nextFrame,
   open,
-  resolveTier,
-  startGuardServer,
+  startFixture,
   warnings,
 } from './helpers';
-
-const root = join(__dirname, '..', '..');
 
 /** `promise`, or a rejection after `ms`: a dead server must fail the test, not hang it. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -43,41 +39,6 @@ function request(ws: WebSocket, message: string): Promise<unknown> {
   return within(reply, 5_000, `reply to ${message}`);
 }
 
-interface FixtureProcess {
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly stderr: () => string;
-}
-
-function startFixture(): Promise<FixtureProcess> {
-  // Node with tsx as a loader (as the lease tests do), so the test talks to that very process.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/websocket/fixtures/bare-json-server.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the fixture server did not start in 20 s')), 20_000);
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ url: `ws://${match[1]}/ws`, child, stderr: () => stderr });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the fixture server exited with ${code}: ${output}${stderr}`));
-    });
-  });
-}
-
 function alive(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
 }
@@ -87,7 +48,7 @@ describe('a non-JSON frame to a handler with a bare JSON.parse (its own process,
   const clients: WebSocket[] = [];
 
   beforeAll(async () => {
-    fixture = await startFixture();
+    fixture = await startFixture('bare-json-server');
   }, 30_000);
 
   afterEach(() => closeAll(clients.splice(0)));
@@ -137,38 +98,14 @@ describe('a non-JSON frame to a handler with a bare JSON.parse (its own process,
 });
 
 describe('onError', () => {
-  let limiter: RateLimiter;
-  const servers: GuardServer[] = [];
-  const clients: WebSocket[] = [];
-
-  beforeEach(() => {
-    limiter = createRateLimiter({ resolveTier });
-  });
-
-  afterEach(async () => {
-    await closeAll(clients.splice(0));
-    await Promise.all(servers.splice(0).map((server) => server.close()));
-    await limiter.close();
-  });
-
-  async function start(...args: Parameters<typeof startGuardServer>): Promise<GuardServer> {
-    const server = await startGuardServer(...args);
-    servers.push(server);
-    return server;
-  }
-
-  async function client(server: GuardServer, key = 'key-free'): Promise<WebSocket> {
-    const ws = await open(server.url, key);
-    clients.push(ws);
-    return ws;
-  }
+  const { limiter, start, client } = guardSuite();
 
   test('receives the error and its connection; the app decides, here to answer and keep the connection', async () => {
     const errors: Array<{ error: unknown; conn: GuardedConnection }> = [];
     const seenByLogger: string[] = [];
     const server = await start(
       {
-        limiter,
+        limiter: limiter(),
         onError: (error, conn) => {
           errors.push({ error, conn });
           conn.send(JSON.stringify({ type: 'error', ...conn.errorBody('INVALID_MESSAGE', 'Expected JSON.') }));
@@ -205,7 +142,7 @@ describe('onError', () => {
     const errors: Array<{ message: string; conn: GuardedConnection }> = [];
     const server = await start(
       {
-        limiter,
+        limiter: limiter(),
         onError: (error, conn) => errors.push({ message: (error as Error).message, conn }),
       },
       {
@@ -242,7 +179,7 @@ describe('onError', () => {
     const seen = warnings();
     const server = await start(
       {
-        limiter,
+        limiter: limiter(),
         onWarning: seen.onWarning,
         onError: () => {
           throw new Error('the error handler has a bug too');

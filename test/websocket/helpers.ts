@@ -2,8 +2,11 @@
  * What the WebSocket suites share: a guarded `ws` server on 127.0.0.1, and real `ws`
  * clients that report either an open socket or the HTTP refusal of their upgrade.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createRateLimiter, type RateLimiter } from '@tierlimit/core';
 import {
   type ConnectionHandler,
   type GuardedConnection,
@@ -182,4 +185,101 @@ export const resolveTier = (apiKey: string): string | null =>
 export function warnings(): { readonly codes: string[]; readonly onWarning: (warning: { code: string }) => void } {
   const codes: string[] = [];
   return { codes, onWarning: (warning) => codes.push(warning.code) };
+}
+
+export interface GuardSuite {
+  /** This test's limiter: a fresh `createRateLimiter({ resolveTier })`, closed after it. */
+  limiter(): RateLimiter;
+  /** `startGuardServer`, closed after the test. */
+  start(...args: Parameters<typeof startGuardServer>): Promise<GuardServer>;
+  /** `open` on the server's URL (as `key-free` unless told), closed after the test. */
+  client(server: GuardServer, key?: string, options?: ClientOptions): Promise<WebSocket>;
+  /** Runs `step` after the test, before its clients, servers and limiter are closed. */
+  onCleanup(step: () => void): void;
+}
+
+/**
+ * The lifecycle of an in-process guard suite: registers its `beforeEach` (a fresh limiter)
+ * and `afterEach` (the cleanup steps, then every client, every server and the limiter are
+ * closed), so call it inside a `describe`.
+ */
+export function guardSuite(): GuardSuite {
+  let limiter: RateLimiter | undefined;
+  const servers: GuardServer[] = [];
+  const clients: WebSocket[] = [];
+  const steps: Array<() => void> = [];
+
+  beforeEach(() => {
+    limiter = createRateLimiter({ resolveTier });
+  });
+
+  afterEach(async () => {
+    for (const step of steps.splice(0)) step();
+    await closeAll(clients.splice(0));
+    await Promise.all(servers.splice(0).map((server) => server.close()));
+    await limiter?.close();
+  });
+
+  return {
+    limiter() {
+      if (limiter === undefined) throw new Error('the limiter exists only inside a test');
+      return limiter;
+    },
+    async start(...args) {
+      const server = await startGuardServer(...args);
+      servers.push(server);
+      return server;
+    },
+    async client(server, key = 'key-free', options) {
+      const ws = await open(server.url, key, options);
+      clients.push(ws);
+      return ws;
+    },
+    onCleanup(step) {
+      steps.push(step);
+    },
+  };
+}
+
+export interface FixtureProcess {
+  /** The fixture's WebSocket URL, `ws://127.0.0.1:<port>/ws`. */
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** All the process has written to stderr so far. */
+  readonly stderr: () => string;
+}
+
+/**
+ * Runs `test/websocket/fixtures/<name>.ts` as its own process (on a free port, with `env`
+ * added) and resolves once it prints `listening on http://127.0.0.1:<port>`; rejects if it
+ * exits first or takes more than 20 s. Node itself with tsx as a loader, not the tsx CLI:
+ * the CLI runs the script in a child process, which a SIGKILL to the CLI could not reach,
+ * so the test talks to (and can kill) that very process.
+ */
+export function startFixture(name: string, env: Record<string, string> = {}): Promise<FixtureProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', `test/websocket/fixtures/${name}.ts`], {
+    cwd: join(__dirname, '..', '..'),
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the ${name} fixture did not start in 20 s`)), 20_000);
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ url: `ws://${match[1]}/ws`, child, stderr: () => stderr });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the ${name} fixture exited with ${code}: ${output}${stderr}`));
+    });
+  });
 }

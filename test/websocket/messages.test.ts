@@ -5,22 +5,9 @@
  * slowing another. Real `ws` clients over 127.0.0.1.
  */
 import { connect as netConnect } from 'node:net';
-import { createRateLimiter, type RateLimiter } from '@tierlimit/core';
 import type { WebSocket } from 'ws';
 import { ManualClock } from '../support/clock';
-import {
-  closeAll,
-  closed,
-  collect,
-  eventually,
-  type GuardServer,
-  nextFrame,
-  open,
-  resolveTier,
-  sleep,
-  startGuardServer,
-  warnings,
-} from './helpers';
+import { closed, collect, eventually, guardSuite, nextFrame, sleep, warnings } from './helpers';
 
 const event = (id: number) => JSON.stringify({ type: 'event', id });
 
@@ -32,37 +19,13 @@ async function request(ws: WebSocket, message: unknown): Promise<unknown> {
 }
 
 describe('per-connection limits', () => {
-  let limiter: RateLimiter;
-  const servers: GuardServer[] = [];
-  const clients: WebSocket[] = [];
-
-  beforeEach(() => {
-    limiter = createRateLimiter({ resolveTier });
-  });
-
-  afterEach(async () => {
-    await closeAll(clients.splice(0));
-    await Promise.all(servers.splice(0).map((server) => server.close()));
-    await limiter.close();
-  });
-
-  async function start(...args: Parameters<typeof startGuardServer>): Promise<GuardServer> {
-    const server = await startGuardServer(...args);
-    servers.push(server);
-    return server;
-  }
-
-  async function client(server: GuardServer, key = 'key-free', options?: Parameters<typeof open>[2]) {
-    const ws = await open(server.url, key, options);
-    clients.push(ws);
-    return ws;
-  }
+  const { limiter, start, client } = guardSuite();
 
   test('the 11th message inside one second gets the error frame, and never reaches the app', async () => {
     const clock = new ManualClock();
     const delivered: unknown[] = [];
     const server = await start(
-      { limiter, now: clock.now },
+      { limiter: limiter(), now: clock.now },
       {
         onConnection: (conn) =>
           conn.on('message', (data) => {
@@ -99,7 +62,11 @@ describe('per-connection limits', () => {
 
   test('the error frame echoes the upgrade request id and follows a custom rate', async () => {
     const clock = new ManualClock();
-    const server = await start({ limiter, now: clock.now, messages: { limit: 60, windowMs: 60_000, burst: 2 } });
+    const server = await start({
+      limiter: limiter(),
+      now: clock.now,
+      messages: { limit: 60, windowMs: 60_000, burst: 2 },
+    });
     const ws = await client(server, 'key-free', { headers: { 'x-request-id': 'trace-42' } });
     const frames = collect(ws);
     for (let i = 0; i < 3; i++) ws.send(event(i));
@@ -114,7 +81,7 @@ describe('per-connection limits', () => {
     const clock = new ManualClock();
     const limited: unknown[] = [];
     const server = await start(
-      { limiter, now: clock.now, violations: { limit: 3, windowMs: 10_000 } },
+      { limiter: limiter(), now: clock.now, violations: { limit: 3, windowMs: 10_000 } },
       {
         onConnection: (conn) => {
           conn.on('limited', (body) => limited.push(body));
@@ -135,7 +102,7 @@ describe('per-connection limits', () => {
 
   test('violations spread out over windows never close the connection', async () => {
     const clock = new ManualClock();
-    const server = await start({ limiter, now: clock.now, violations: { limit: 2, windowMs: 1_000 } });
+    const server = await start({ limiter: limiter(), now: clock.now, violations: { limit: 2, windowMs: 1_000 } });
     const ws = await client(server);
     const frames = collect(ws);
     for (let second = 0; second < 5; second++) {
@@ -149,7 +116,7 @@ describe('per-connection limits', () => {
   });
 
   test('messages: false turns the rate off', async () => {
-    const server = await start({ limiter, messages: false });
+    const server = await start({ limiter: limiter(), messages: false });
     const ws = await client(server);
     const frames = collect(ws);
     for (let i = 0; i < 100; i++) ws.send(event(i));
@@ -158,7 +125,7 @@ describe('per-connection limits', () => {
   });
 
   test('50 subscriptions; the 51st is refused; a repeat costs nothing; unsubscribing frees a place', async () => {
-    const server = await start({ limiter, messages: false });
+    const server = await start({ limiter: limiter(), messages: false });
     const ws = await client(server);
     const conn = server.accepted[0];
     for (let i = 1; i <= 50; i++) {
@@ -174,7 +141,7 @@ describe('per-connection limits', () => {
   });
 
   test('64 KiB passes; a 65 KB message closes the connection with 1009', async () => {
-    const server = await start({ limiter });
+    const server = await start({ limiter: limiter() });
     const ws = await client(server);
     const frame = (bytes: number) => {
       const head = JSON.stringify({ type: 'event', pad: '' });
@@ -189,7 +156,7 @@ describe('per-connection limits', () => {
   });
 
   test('with permessage-deflate, a small frame that inflates past maxPayload closes with 1009', async () => {
-    const server = await start({ limiter }, { perMessageDeflate: true });
+    const server = await start({ limiter: limiter() }, { perMessageDeflate: true });
     const ws = await client(server, 'key-free', { perMessageDeflate: true });
     expect(ws.extensions).toContain('permessage-deflate');
     // 200 KB of one character deflates to a few hundred bytes on the wire.
@@ -210,7 +177,7 @@ describe('per-connection limits', () => {
     let maxBuffered = 0;
     const server = await start(
       // A minute of grace: only the ceiling (no option given: 1 MiB here) can drop it in time.
-      { limiter, maxBufferedBytes: 256 * 1024, bufferGraceMs: 60_000, onWarning: seen.onWarning },
+      { limiter: limiter(), maxBufferedBytes: 256 * 1024, bufferGraceMs: 60_000, onWarning: seen.onWarning },
       {
         onConnection: (conn) => {
           dropped = new Promise((resolve) => conn.once('close', (code) => resolve(code)));
@@ -263,7 +230,7 @@ describe('per-connection limits', () => {
     let dropped: Promise<number> | undefined;
     const server = await start(
       {
-        limiter,
+        limiter: limiter(),
         maxBufferedBytes: 64 * 1024,
         connections: { leaseTtlMs: 300, heartbeatMs: 100 },
         onWarning: () => undefined,
@@ -294,7 +261,7 @@ describe('per-connection limits', () => {
   });
 
   test("a flood on one socket does not hold up another socket's replies", async () => {
-    const server = await start({ limiter, violations: false });
+    const server = await start({ limiter: limiter(), violations: false });
     const flooder = await client(server, 'key-free');
     const calm = await client(server, 'key-free-2');
     let refusals = 0;

@@ -4,16 +4,12 @@
  * is released), releasing twice never frees a phantom slot, and Redis down at upgrade is
  * answered per `onStoreFailure`. Time is Redis's own here.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { createRateLimiter, type RateLimiter, storageKey } from '@tierlimit/core';
 import { type RedisStore, redisStore } from '@tierlimit/redis';
 import type { WebSocketGuardOptions } from '@tierlimit/ws';
 import type { WebSocket } from 'ws';
 import { describeWithRedis, RedisServer } from '../support/redis-server';
-import { closeAll, connect, type GuardServer, open, refused, sleep, startGuardServer } from './helpers';
-
-const root = join(__dirname, '..', '..');
+import { closeAll, connect, type GuardServer, open, refused, sleep, startFixture, startGuardServer } from './helpers';
 
 interface Instance {
   readonly server: GuardServer;
@@ -40,33 +36,6 @@ async function instance(url: string, options: Partial<WebSocketGuardOptions> = {
       await limiter.close();
     },
   };
-}
-
-/** The fixture server as its own process, so it can be killed like a crash. */
-function startProcess(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  // Node itself with tsx as a loader, not the tsx CLI: the CLI runs the script in a child
-  // process, and a SIGKILL to the CLI could not reach it.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/websocket/fixtures/lease-server.ts'], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the lease server did not start in 20 s')), 20_000);
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on http:\/\/(127\.0\.0\.1:\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ url: `ws://${match[1]}/ws`, child });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the lease server exited with ${code}: ${output}`));
-    });
-  });
 }
 
 describeWithRedis('connection leases on Redis', () => {
@@ -114,7 +83,8 @@ describeWithRedis('connection leases on Redis', () => {
 
   test("a killed instance's leases lapse after the TTL; then another instance takes the slots", async () => {
     const ttl = 3_000;
-    const crashed = await startProcess({ REDIS_URL: redis.url, LEASE_TTL_MS: String(ttl) });
+    // Its own process, so it can be killed like a crash.
+    const crashed = await startFixture('lease-server', { REDIS_URL: redis.url, LEASE_TTL_MS: String(ttl) });
     cleanup.push(() => {
       crashed.child.kill('SIGKILL');
     });

@@ -5,20 +5,9 @@
  * clients over 127.0.0.1; a client "stops reading" by pausing its underlying net socket.
  */
 import type { Socket } from 'node:net';
-import { createRateLimiter, type RateLimiter } from '@tierlimit/core';
-import type { GuardedConnection } from '@tierlimit/ws';
+import type { GuardedConnection, WebSocketGuardOptions } from '@tierlimit/ws';
 import type { RawData, WebSocket } from 'ws';
-import {
-  closeAll,
-  closed,
-  eventually,
-  type GuardServer,
-  open,
-  resolveTier,
-  sleep,
-  startGuardServer,
-  warnings,
-} from './helpers';
+import { closed, eventually, type GuardServer, guardSuite, sleep, warnings } from './helpers';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -90,32 +79,32 @@ function publish(conn: GuardedConnection, cap: number, chunk: Buffer, limit = 12
 }
 
 describe('slow consumers', () => {
-  let limiter: RateLimiter;
-  const servers: GuardServer[] = [];
-  const clients: WebSocket[] = [];
-  const publishers: Publisher[] = [];
+  const { limiter, start, client, onCleanup } = guardSuite();
 
-  beforeEach(() => {
-    limiter = createRateLimiter({ resolveTier });
-  });
-
-  afterEach(async () => {
-    for (const publisher of publishers.splice(0)) publisher.stop();
-    await closeAll(clients.splice(0));
-    await Promise.all(servers.splice(0).map((server) => server.close()));
-    await limiter.close();
-  });
-
-  async function start(...args: Parameters<typeof startGuardServer>): Promise<GuardServer> {
-    const server = await startGuardServer(...args);
-    servers.push(server);
-    return server;
-  }
-
-  async function client(server: GuardServer): Promise<WebSocket> {
-    const ws = await open(server.url, 'key-free');
-    clients.push(ws);
-    return ws;
+  /**
+   * A server that starts `publish(conn, maxBufferedBytes, chunk, limit)` at the client's
+   * first message, and a client that sends one and then stops reading; resolves once the
+   * publisher runs and the client has stopped.
+   */
+  async function stalledClient(
+    guardOptions: WebSocketGuardOptions & { readonly maxBufferedBytes: number },
+    chunk: Buffer,
+    limit?: number,
+  ): Promise<{ server: GuardServer; publisher: Publisher }> {
+    let publisher: Publisher | undefined;
+    const server = await start(guardOptions, {
+      onConnection: (conn) =>
+        conn.on('message', () => {
+          const started = publish(conn, guardOptions.maxBufferedBytes, chunk, limit);
+          onCleanup(() => started.stop());
+          publisher = started;
+        }),
+    });
+    const ws = await client(server);
+    ws.send('go');
+    await eventually(() => publisher !== undefined);
+    stopReading(ws);
+    return { server, publisher: publisher as Publisher };
   }
 
   test('a client that reads normally survives one publish far larger than the cap', async () => {
@@ -127,7 +116,7 @@ describe('slow consumers', () => {
     let publishAccepted: boolean | undefined;
     const server = await start(
       {
-        limiter,
+        limiter: limiter(),
         maxBufferedBytes: cap,
         bufferGraceMs: graceMs,
         bufferCeilingBytes: 16 * MiB,
@@ -168,38 +157,26 @@ describe('slow consumers', () => {
     const seen = warnings();
     const cap = 64 * KiB;
     const graceMs = 600;
-    let publisher: Publisher | undefined;
     // Every timer the connection starts for the grace period has exactly this delay.
     const setTimeoutSpy = jest.spyOn(global, 'setTimeout');
     try {
-      const server = await start(
+      const { publisher } = await stalledClient(
         {
-          limiter,
+          limiter: limiter(),
           maxBufferedBytes: cap,
           bufferGraceMs: graceMs,
           // Far away: only the grace period can drop this client.
           bufferCeilingBytes: 512 * MiB,
           onWarning: seen.onWarning,
         },
-        {
-          onConnection: (conn) =>
-            conn.on('message', () => {
-              publisher = publish(conn, cap, Buffer.alloc(16 * KiB, 1));
-              publishers.push(publisher);
-            }),
-        },
+        Buffer.alloc(16 * KiB, 1),
       );
-      const ws = await client(server);
-      ws.send('go');
-      await eventually(() => publisher !== undefined);
-      stopReading(ws);
-      const started = publisher as Publisher;
-      const code = await started.closed;
+      const code = await publisher.closed;
       const droppedAt = Date.now();
 
       expect(code).toBe(1006);
       expect(seen.codes).toContain('TL_WS_SLOW_CLIENT');
-      const overSince = started.overSince();
+      const overSince = publisher.overSince();
       expect(overSince).toBeDefined();
       const overFor = droppedAt - (overSince as number);
       // Not before the grace period (a timer never fires early by more than a ms or so)...
@@ -207,7 +184,7 @@ describe('slow consumers', () => {
       // ...and not much after it: the documented bound, plus room for a loaded machine.
       expect(overFor).toBeLessThan(graceMs + 1_500);
       // Hundreds of sends over the cap during the grace period, and one timer for them all.
-      expect(started.sent()).toBeGreaterThan(100 * 16 * KiB);
+      expect(publisher.sent()).toBeGreaterThan(100 * 16 * KiB);
       const graceTimers = setTimeoutSpy.mock.calls.filter(([, delay]) => delay === graceMs);
       expect(graceTimers).toHaveLength(1);
     } finally {
@@ -219,55 +196,44 @@ describe('slow consumers', () => {
     const seen = warnings();
     const cap = 64 * KiB;
     const ceiling = 1 * MiB;
-    let publisher: Publisher | undefined;
-    const server = await start(
-      { limiter, maxBufferedBytes: cap, bufferGraceMs: 60_000, bufferCeilingBytes: ceiling, onWarning: seen.onWarning },
+    const { server, publisher } = await stalledClient(
       {
-        onConnection: (conn) =>
-          conn.on('message', () => {
-            publisher = publish(conn, cap, Buffer.alloc(64 * KiB, 1), 256 * MiB);
-            publishers.push(publisher);
-          }),
+        limiter: limiter(),
+        maxBufferedBytes: cap,
+        bufferGraceMs: 60_000,
+        bufferCeilingBytes: ceiling,
+        onWarning: seen.onWarning,
       },
+      Buffer.alloc(64 * KiB, 1),
+      256 * MiB,
     );
-    const ws = await client(server);
-    ws.send('go');
-    await eventually(() => publisher !== undefined);
-    stopReading(ws);
-    const started = publisher as Publisher;
     const sentAt = Date.now();
-    expect(await started.closed).toBe(1006);
+    expect(await publisher.closed).toBe(1006);
     // Long before the minute of grace: the ceiling, not the timer, dropped it.
     expect(Date.now() - sentAt).toBeLessThan(10_000);
-    expect(started.sent()).toBeLessThan(256 * MiB);
+    expect(publisher.sent()).toBeLessThan(256 * MiB);
     // What this process held for the client never went past the ceiling.
-    expect(started.maxBuffered()).toBeLessThanOrEqual(ceiling);
-    expect(started.maxBuffered()).toBeGreaterThan(cap);
+    expect(publisher.maxBuffered()).toBeLessThanOrEqual(ceiling);
+    expect(publisher.maxBuffered()).toBeGreaterThan(cap);
     expect(seen.codes).toContain('TL_WS_SLOW_CLIENT');
     await eventually(() => server.guard.connections.size === 0);
   });
 
   test('bufferGraceMs: 0 drops at the first check over the cap', async () => {
-    let publisher: Publisher | undefined;
     const cap = 64 * KiB;
-    const server = await start(
-      { limiter, maxBufferedBytes: cap, bufferGraceMs: 0, bufferCeilingBytes: 512 * MiB, onWarning: () => undefined },
+    const { publisher } = await stalledClient(
       {
-        onConnection: (conn) =>
-          conn.on('message', () => {
-            publisher = publish(conn, cap, Buffer.alloc(16 * KiB, 1));
-            publishers.push(publisher);
-          }),
+        limiter: limiter(),
+        maxBufferedBytes: cap,
+        bufferGraceMs: 0,
+        bufferCeilingBytes: 512 * MiB,
+        onWarning: () => undefined,
       },
+      Buffer.alloc(16 * KiB, 1),
     );
-    const ws = await client(server);
-    ws.send('go');
-    await eventually(() => publisher !== undefined);
-    stopReading(ws);
-    const started = publisher as Publisher;
-    expect(await started.closed).toBe(1006);
+    expect(await publisher.closed).toBe(1006);
     // Dropped by the very send that took it over the cap: no send was ever accepted above it.
-    expect(started.maxBuffered()).toBeLessThanOrEqual(cap);
+    expect(publisher.maxBuffered()).toBeLessThanOrEqual(cap);
   });
 
   test('a check under the cap ends the grace period: a later spike gets a grace period of its own', async () => {
@@ -278,7 +244,7 @@ describe('slow consumers', () => {
     let secondSpikeAt = 0;
     const server = await start(
       {
-        limiter,
+        limiter: limiter(),
         maxBufferedBytes: cap,
         bufferGraceMs: graceMs,
         bufferCeilingBytes: 64 * MiB,
