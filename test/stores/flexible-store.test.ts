@@ -50,6 +50,26 @@ describe('flexibleStore on RateLimiterMemory', () => {
     expect(other.policies.find((p) => p.policy === 'ip')?.remaining).toBe(1);
   });
 
+  test('a peek reads without charging, and refund() gives a charge back within its window (issue 13)', async () => {
+    const store = memory();
+    const check = {
+      key: 'api:hk',
+      algorithm: 'fixed-window',
+      limit: 2,
+      windowMs: 60_000,
+      capacity: 2,
+      cost: 1,
+    } as const;
+    const peeked = await store.consume([check], { peek: true });
+    expect(peeked).toMatchObject({ allowed: true, states: [{ allowed: true, remaining: 2 }] });
+    const charged = await store.consume([check]);
+    expect(charged.states[0]?.remaining).toBe(1);
+    await store.refund?.([check], charged);
+    expect((await store.consume([check])).states[0]?.remaining).toBe(1);
+    await store.consume([check]);
+    expect((await store.consume([check], { peek: true })).allowed).toBe(false);
+  });
+
   test('a store failure (an Error) is never a 429', async () => {
     const broken: FlexibleLimiter = {
       consume: () => Promise.reject(new Error('connection refused')),
