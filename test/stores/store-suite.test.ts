@@ -5,6 +5,7 @@
  */
 import {
   type AdminStore,
+  type ConsumeOptions,
   type ConsumeResult,
   isAdminStore,
   isLeaseStore,
@@ -35,6 +36,14 @@ const bucket = (key: string, burst: number, perMinute: number, cost = 1): StoreC
   windowMs: 60_000,
   capacity: burst,
   cost,
+});
+
+const penaltyOf = (identity: string): Penalty => ({
+  violationKey: `violations:${identity}`,
+  blockKey: `suspended:${identity}`,
+  threshold: 3,
+  windowMs: 60_000,
+  blockMs: 300_000,
 });
 
 interface Target {
@@ -113,7 +122,12 @@ describe.each(targets)('$name store', (target) => {
   let store: Store;
   let keyCount: () => Promise<number>;
   let teardown: () => Promise<void>;
-  const consume = (checks: StoreCheck[]): Promise<ConsumeResult> => Promise.resolve(store.consume(checks));
+  const consume = (checks: StoreCheck[], options?: ConsumeOptions): Promise<ConsumeResult> =>
+    Promise.resolve(store.consume(checks, options));
+  const refund = async (checks: StoreCheck[], result: ConsumeResult): Promise<void> => {
+    if (store.refund === undefined) throw new Error(`${target.name} cannot refund`);
+    await store.refund(checks, result);
+  };
 
   beforeEach(async () => {
     clock = new ManualClock();
@@ -209,14 +223,7 @@ describe.each(targets)('$name store', (target) => {
   });
 
   describe('suspension', () => {
-    const penalty = (identity: string): Penalty => ({
-      violationKey: `violations:${identity}`,
-      blockKey: `suspended:${identity}`,
-      threshold: 3,
-      windowMs: 60_000,
-      blockMs: 300_000,
-    });
-    const guarded = (cost = 1) => ({ ...window('api:ha', 2, cost), penalty: penalty('ha') });
+    const guarded = (cost = 1) => ({ ...window('api:ha', 2, cost), penalty: penaltyOf('ha') });
 
     test('the threshold-th denial within the window suspends the identity; the suspension ends on time', async () => {
       await consume([guarded()]);
@@ -258,6 +265,109 @@ describe.each(targets)('$name store', (target) => {
       // Lifted: the window is still used up (2 of 2), but after it the key is free again.
       clock.advance(60_000);
       expect((await consume([guarded()])).allowed).toBe(true);
+    });
+  });
+
+  describe('peeks (decide, charge nothing)', () => {
+    test('a peek decides as if charging its cost, charges nothing and creates no state', async () => {
+      await consume([window('api:ha', 3, 2)]);
+      const tooMuch = await consume([window('api:ha', 3, 2)], { peek: true });
+      expect(tooMuch.allowed).toBe(false);
+      expect(tooMuch.states[0]).toEqual({ allowed: false, remaining: 1, resetMs: 60_000, retryMs: 60_000 });
+      const fits = await consume([window('api:ha', 3, 1)], { peek: true });
+      expect(fits.allowed).toBe(true);
+      // Remaining as it stands: nothing was charged.
+      expect(fits.states[0]).toEqual({ allowed: true, remaining: 1, resetMs: 60_000, retryMs: 0 });
+      expect((await consume([window('api:ha', 3, 1)])).states[0]).toMatchObject({ allowed: true, remaining: 0 });
+      const keys = await keyCount();
+      const fresh = await consume([window('ip:i1', 10), bucket('events:hb', 5, 60, 2)], { peek: true });
+      expect(fresh.allowed).toBe(true);
+      expect(fresh.states).toEqual([
+        { allowed: true, remaining: 10, resetMs: 60_000, retryMs: 0 },
+        { allowed: true, remaining: 5, resetMs: 0, retryMs: 0 },
+      ]);
+      expect(await keyCount()).toBe(keys);
+    });
+
+    test('a peek counts no denial toward a suspension; a suspended identity still shows as suspended', async () => {
+      const guarded = { ...window('api:ha', 2), penalty: penaltyOf('ha') };
+      await consume([guarded]);
+      await consume([guarded]);
+      for (let i = 0; i < 5; i++) {
+        const peek = await consume([guarded], { peek: true });
+        expect(peek.allowed).toBe(false);
+        expect(peek.states[0]?.suspended).toBeUndefined();
+      }
+      // Only real denials count: the third one suspends.
+      expect((await consume([guarded])).states[0]?.suspended).toBeUndefined();
+      expect((await consume([guarded])).states[0]?.suspended).toBeUndefined();
+      expect((await consume([guarded])).states[0]).toMatchObject({ suspended: true, suspendedNow: true });
+      clock.advance(1_000);
+      const peek = await consume([guarded], { peek: true });
+      expect(peek.allowed).toBe(false);
+      expect(peek.states[0]).toEqual({
+        allowed: false,
+        remaining: 0,
+        resetMs: 59_000,
+        retryMs: 299_000,
+        suspended: true,
+      });
+    });
+  });
+
+  describe('refunds and the store clock', () => {
+    test("every answer carries the store's clock, also for a request across identities", async () => {
+      clock.advance(1_234);
+      expect((await consume([window('api:ha', 3)])).now).toBe(clock.now());
+      expect((await consume([window('ip:i1', 10), window('api:ha', 3)])).now).toBe(clock.now());
+    });
+
+    test('a refund gives back what was charged: a window within its window, a bucket its units', async () => {
+      const checks = [window('api:ha', 3), bucket('events:hb', 5, 60, 2)];
+      const charged = await consume(checks);
+      expect(charged.allowed).toBe(true);
+      clock.advance(1_000);
+      await refund(checks, charged);
+      expect((await consume([window('api:ha', 3, 0), bucket('events:hb', 5, 60, 0)])).states).toEqual([
+        { allowed: true, remaining: 3, resetMs: 59_000, retryMs: 0 },
+        { allowed: true, remaining: 5, resetMs: 0, retryMs: 0 },
+      ]);
+    });
+
+    test('a fixed window is refunded only in the window the charge was made in', async () => {
+      const checks = [window('api:ha', 3)];
+      const first = await consume(checks);
+      clock.advance(60_000);
+      await consume(checks);
+      await refund(checks, first);
+      expect((await consume([window('api:ha', 3, 0)])).states[0]).toMatchObject({ remaining: 2 });
+    });
+
+    test('a bucket gets its units back up to its capacity, never more', async () => {
+      const checks = [bucket('events:hb', 5, 60, 2)];
+      const charged = await consume(checks);
+      await refund(checks, charged);
+      await refund(checks, charged);
+      expect((await consume([bucket('events:hb', 5, 60, 5)])).allowed).toBe(true);
+      expect((await consume([bucket('events:hb', 5, 60, 1)])).allowed).toBe(false);
+    });
+
+    test('a denied answer refunds nothing, nor a shadow check that did not fit', async () => {
+      await consume([window('ip:i1', 10)]);
+      await consume([window('api:ha', 1)]);
+      const denied = await consume([window('ip:i1', 10), window('api:ha', 1)]);
+      expect(denied.allowed).toBe(false);
+      await refund([window('ip:i1', 10), window('api:ha', 1)], denied);
+      expect((await consume([window('ip:i1', 10, 0)])).states[0]).toMatchObject({ remaining: 9 });
+      const shadow = { ...window('api:ha', 1), shadow: true };
+      const admitted = await consume([window('ip:i1', 10), shadow]);
+      expect(admitted.allowed).toBe(true);
+      expect(admitted.states[1]).toMatchObject({ allowed: false });
+      await refund([window('ip:i1', 10), shadow], admitted);
+      expect((await consume([window('ip:i1', 10, 0), window('api:ha', 1, 0)])).states).toEqual([
+        expect.objectContaining({ remaining: 9 }),
+        expect.objectContaining({ remaining: 0 }),
+      ]);
     });
   });
 

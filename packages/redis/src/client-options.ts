@@ -10,7 +10,9 @@ export interface RecommendedRedisOptions {
   /** Milliseconds. */
   readonly connectTimeout: number;
   readonly enableReadyCheck: true;
-  /** Delay before reconnect attempt `attempt`, in milliseconds; never gives up. */
+  /** Milliseconds. */
+  readonly disconnectTimeout: number;
+  /** Delay before reconnect attempt `attempt`, in milliseconds, with jitter; never gives up. */
   readonly retryStrategy: (attempt: number) => number;
 }
 
@@ -26,8 +28,12 @@ export interface RecommendedRedisOptions {
  *   limiter's own `storeFaults.timeoutMs` (tens of ms) bounds each request; this one is
  *   longer on purpose, because ioredis's timer can fire before a reply already received
  *   during a busy event loop has been read, and would turn a burst into failures.
+ * - `disconnectTimeout` (500 ms): how long closing waits for a socket to close cleanly
+ *   before destroying it; ioredis's 2 s held a shutting-down process that long when
+ *   Redis was down or paused.
  * - `retryStrategy`: reconnect forever with capped backoff, so the app recovers without
- *   a restart whenever Redis comes back.
+ *   a restart whenever Redis comes back, with jitter (SPEC section 6: without it every
+ *   instance of a fleet reconnects in the same few milliseconds after a Redis restart).
  */
 export function recommendedRedisOptions(options: { readonly commandTimeoutMs?: number } = {}): RecommendedRedisOptions {
   return {
@@ -37,8 +43,21 @@ export function recommendedRedisOptions(options: { readonly commandTimeoutMs?: n
     commandTimeout: options.commandTimeoutMs ?? 1_000,
     connectTimeout: 2_000,
     enableReadyCheck: true,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), 2_000),
+    disconnectTimeout: 500,
+    retryStrategy: reconnectDelay,
   };
+}
+
+/**
+ * Delay before reconnect attempt `attempt` (1, 2, ...), in ms: capped exponential backoff
+ * (100, 200, 400... at most 2,000) with "equal jitter", a random delay between half the
+ * backoff and all of it. Half keeps a floor, so a fleet facing a dead Redis does not
+ * hammer it with near-zero delays; the other half spreads the fleet's reconnections over
+ * up to a second instead of one instant.
+ */
+export function reconnectDelay(attempt: number): number {
+  const backoff = Math.min(50 * 2 ** Math.min(Math.max(attempt, 1), 10), 2_000);
+  return Math.round(backoff / 2 + Math.random() * (backoff / 2));
 }
 
 /**

@@ -1,22 +1,31 @@
 import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 // Not the global: a test that fakes timers must not hold Redis decisions back.
 import { setImmediate } from 'node:timers';
 import {
   type AdminStore,
   type CheckState,
   ConfigurationError,
+  type ConsumeOptions,
   type ConsumeResult,
+  createWarner,
   type LeaseStore,
   type Store,
   type StoreCheck,
   type StoredOverride,
   StoreError,
   type Suspension,
+  type Warner,
 } from '@tierlimit/core';
 import { Cluster, type Redis } from 'ioredis';
 import { createRedisClient } from './client-options.js';
+import { ClockOffsets } from './clock-offset.js';
+import { evictionRisk } from './eviction.js';
+import { slotOfTag } from './key-slot.js';
 import { redisKey } from './keys.js';
-import { CONSUME, LEASE_ACQUIRE, LEASE_COUNT, LEASE_RENEW, REFUND } from './scripts.js';
+import { ReadyQueue } from './ready-queue.js';
+import { CONSUME, LEASE_ACQUIRE, LEASE_COUNT, LEASE_RELEASE, LEASE_RENEW, REFUND } from './scripts.js';
+import { WARNING } from './warnings.js';
 
 /** An ioredis client for one Redis, or for a Redis Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -35,7 +44,12 @@ export interface RedisStoreOptions {
   readonly prefix?: string;
   /** For tests only: a clock in ms to use instead of Redis `TIME`. Default: Redis's own clock. */
   readonly now?: () => number;
-  /** Receives warnings (an unsafe client, connection errors), once per code. Default `console.warn`. */
+  /**
+   * Receives warnings (an unsafe client, connection errors, a Redis that may evict keys,
+   * a failed refund), once per episode: a code is reported again only after its condition
+   * was seen to end (a connection error, after the client was ready again). Default
+   * `console.warn`.
+   */
   readonly onWarning?: (warning: { readonly code: string; readonly message: string }) => void;
 }
 
@@ -45,6 +59,7 @@ interface ScriptCommands {
   tierlimitLeaseAcquire(key: string, now: string, max: number, ttlMs: number, id: string): Promise<number>;
   tierlimitLeaseRenew(key: string, now: string, ttlMs: number, id: string): Promise<number>;
   tierlimitLeaseCount(key: string, now: string): Promise<number>;
+  tierlimitLeaseRelease(key: string, id: string): Promise<number>;
 }
 
 /** One script call's worth of checks (all in one Cluster slot): their indexes in the request. */
@@ -62,11 +77,26 @@ interface Encoded {
   readonly spec: string;
 }
 
-/** One request's decision waiting for the batch it was put in. */
+/** One `consume` call, shared by the script calls it takes (one per slot across a cluster's slots). */
+interface Call {
+  readonly options: ConsumeOptions | undefined;
+  readonly timeoutMs: number | undefined;
+  /** performance.now() when its first script call was written; -1 until then. */
+  sentAt: number;
+}
+
+/** One script call's decision waiting to be sent and answered. */
 interface Pending {
+  readonly call: Call;
   readonly checks: readonly Encoded[];
   /** Its checks' specs, joined with ','. */
   readonly spec: string;
+  /** Decide without charging (a peek, or the rest of a cross-slot request already denied). */
+  readonly peek: boolean;
+  /** The hash tag of its keys: on a cluster, its slot and so the node that runs it. */
+  readonly identity: string;
+  /** performance.now() when it was asked for: a wait for the connection counts from here. */
+  readonly queuedAt: number;
   readonly resolve: (result: ScriptResult) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -76,12 +106,31 @@ type ScriptResult = ConsumeResult & { readonly now: number };
 
 /** Reply fields per check: flags (1 fits, 2 suspended, 4 suspended now), remaining, resetMs, retryMs. */
 const FIELDS_PER_STATE = 4;
+/** The `allowed` field of a decision the script refused to run: it was past its deadline. */
+const LATE = 2;
 /**
  * Most decisions in one script call. A batch holds the decisions of one turn of the event
  * loop; the cap bounds how long one script keeps Redis busy (about 2 us per decision).
  */
 const MAX_BATCH = 128;
-const SCRIPTS = [CONSUME, REFUND, LEASE_ACQUIRE, LEASE_RENEW, LEASE_COUNT];
+/**
+ * Most decisions waiting for the connection. A process that starts under load may see
+ * thousands of requests before it connects; more than this are failed at once (the
+ * limiter then answers them per its fault mode) instead of growing memory without bound.
+ */
+const MAX_WAITING = 10_000;
+/** Longest wait for QUIT's reply in `close()`, ms: a healthy Redis answers in well under one. */
+const QUIT_WAIT_MS = 500;
+/** ioredis's default `connectTimeout`, ms: the longest a decision waits for the connection without a limiter timeout. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Client statuses in which a connection is on its way (ioredis 5 and 6, `Redis` and
+ * `Cluster`): a decision waits for `ready` instead of failing at once. `close` is the
+ * moment between a lost connection and `reconnecting` (or `end`). Not waited for: `end`
+ * and `disconnecting` (closed on purpose), in which ioredis fails each command itself.
+ */
+const CONNECTING = new Set(['wait', 'connecting', 'connect', 'reconnecting', 'close']);
+const SCRIPTS = [CONSUME, REFUND, LEASE_ACQUIRE, LEASE_RENEW, LEASE_COUNT, LEASE_RELEASE];
 
 /**
  * Store on Redis (or Redis Cluster) through ioredis: each decision is one atomic Lua call
@@ -95,10 +144,19 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   readonly #owned: boolean;
   readonly #prefix: string;
   readonly #now: (() => number) | undefined;
-  readonly #warn: (warning: { readonly code: string; readonly message: string }) => void;
+  readonly #warnings: Warner;
+  /** The client queues commands itself while disconnected (not recommended): then the store does not. */
+  readonly #offlineQueue: boolean;
+  readonly #connectTimeoutMs: number;
   #batch: Pending[] = [];
   #flushScheduled = false;
+  #closed = false;
   readonly #encoded = new WeakMap<StoreCheck, Encoded>();
+  readonly #offsets = new ClockOffsets();
+  readonly #waiting: ReadyQueue<Pending>;
+  /** Listeners the store put on the client and its nodes, removed by `close()`. */
+  readonly #listeners: Array<{ emitter: EventEmitter; event: string; listener: (...args: unknown[]) => void }> = [];
+  readonly #watchedNodes = new WeakSet<Redis>();
 
   constructor(options: RedisStoreOptions) {
     if ((options.client === undefined) === (options.url === undefined)) {
@@ -114,19 +172,13 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     }
     this.#prefix = prefix;
     this.#now = options.now;
-    const warned = new Set<string>();
-    const onWarning = options.onWarning ?? ((w) => console.warn(`[tierlimit] ${w.code}: ${w.message}`));
-    this.#warn = (warning) => {
-      if (warned.has(warning.code)) return;
-      warned.add(warning.code);
-      onWarning(warning);
-    };
+    this.#warnings = createWarner(options.onWarning);
     const client =
       options.client ??
       createRedisClient(options.url as string, {
         onError: (error) =>
-          this.#warn({
-            code: 'TL_REDIS_ERROR',
+          this.#warnings.episode({
+            code: WARNING.connection,
             message: `Redis connection error: ${error.message} (ioredis reconnects on its own).`,
           }),
       });
@@ -137,14 +189,29 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     client.defineCommand('tierlimitLeaseAcquire', { lua: LEASE_ACQUIRE, numberOfKeys: 1 });
     client.defineCommand('tierlimitLeaseRenew', { lua: LEASE_RENEW, numberOfKeys: 1 });
     client.defineCommand('tierlimitLeaseCount', { lua: LEASE_COUNT, numberOfKeys: 1 });
-    // Load the scripts as soon as each connection is ready (and again after every
-    // reconnect, since a restarted Redis has forgotten them): otherwise the first burst
-    // of requests would each pay a NOSCRIPT round trip before ioredis falls back to EVAL.
-    const preload = () => void this.#preload();
-    client.on('ready', preload);
-    if (client.status === 'ready') preload();
+    client.defineCommand('tierlimitLeaseRelease', { lua: LEASE_RELEASE, numberOfKeys: 1 });
     this.#client = client as RedisClient & ScriptCommands;
     this.#cluster = client instanceof Cluster;
+    const clientOptions = client instanceof Cluster ? client.options.redisOptions : client.options;
+    this.#offlineQueue = client.options.enableOfflineQueue !== false;
+    this.#connectTimeoutMs = clientOptions?.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#waiting = new ReadyQueue(MAX_WAITING, (pending) =>
+      pending.reject(
+        new StoreError(
+          `waited ${Math.round(performance.now() - pending.queuedAt)} ms for the Redis connection to become ready; not sent`,
+        ),
+      ),
+    );
+    this.#listen(client, 'ready', this.#onReady);
+    // A connection attempt that failed (each one ends with `close`), or the client closed
+    // for good: what waits for the connection fails now rather than at its expiry.
+    this.#listen(client, 'close', this.#onClose);
+    this.#listen(client, 'end', this.#onClose);
+    if (client instanceof Cluster) {
+      this.#listen(client, '+node', (node) => this.#watchNode(node as Redis));
+      for (const node of client.nodes('all')) this.#watchNode(node);
+    }
+    if (client.status === 'ready') this.#onReady();
   }
 
   /** The ioredis client in use. */
@@ -172,10 +239,12 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     });
   }
 
-  consume(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
+  consume(checks: readonly StoreCheck[], options?: ConsumeOptions): Promise<ConsumeResult> {
+    const call: Call = { options, timeoutMs: options?.timeoutMs, sentAt: -1 };
+    const peek = options?.peek === true;
     // One Redis: one script call for all keys. A cluster: keys of one identity share a slot;
     // several identities need one call each, refunded if a later one is denied.
-    if (!this.#cluster) return this.#run(checks, false);
+    if (!this.#cluster) return this.#run(checks, call, peek);
     const groups = new Map<string, Group>();
     for (let i = 0; i < checks.length; i++) {
       const { identity } = this.#encode(checks[i] as StoreCheck);
@@ -186,8 +255,20 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
       }
       group.indexes.push(i);
     }
-    if (groups.size === 1) return this.#run(checks, false);
-    return this.#acrossSlots([...groups.values()], checks);
+    if (groups.size <= 1) return this.#run(checks, call, peek);
+    return this.#acrossSlots([...groups.values()], checks, call, peek);
+  }
+
+  /**
+   * Gives back what `consume(checks)` charged when it answered `result` (see `Store.refund`):
+   * each check that fitted, at its cost; a fixed window only while it is still the window
+   * of the charge (`result.now + resetMs`), a bucket capped at its capacity. On a cluster,
+   * one script call per slot. Never rejects: a refund that fails leaves the charge in
+   * place, which errs on the strict side, and is reported as `TL_REDIS_REFUND_FAILED`.
+   */
+  async refund(checks: readonly StoreCheck[], result: ConsumeResult): Promise<void> {
+    if (!result.allowed) return;
+    await this.#giveBack(checks, result.states, result.now);
   }
 
   /** The check's keys and spec, built on its first request and kept while the limiter keeps the check. */
@@ -202,7 +283,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
             ? [key]
             : [key, redisKey(this.#prefix, penalty.violationKey).key, redisKey(this.#prefix, penalty.blockKey).key],
         identity,
-        spec: specOf(check, check.cost),
+        spec: specOf(check),
       };
       this.#encoded.set(check, encoded);
     }
@@ -220,7 +301,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   }
 
   async releaseLease(key: string, lease: string): Promise<boolean> {
-    return Number(await this.#client.zrem(this.keyFor(key), lease)) === 1;
+    return Number(await this.#client.tierlimitLeaseRelease(this.keyFor(key), lease)) === 1;
   }
 
   async countLeases(key: string): Promise<number> {
@@ -230,8 +311,15 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   async listSuspensions(): Promise<Suspension[]> {
     const found: Suspension[] = [];
     for (const { identity, key } of await this.#scan('suspended')) {
-      const until = Number(await this.#client.get(key));
-      if (Number.isFinite(until) && until > 0) found.push({ identity, until });
+      let value: string | null;
+      try {
+        value = await this.#client.get(key);
+      } catch {
+        // Not a string (overwritten by something else): no suspension; the next decision deletes it.
+        continue;
+      }
+      const until = Number(value);
+      if (value !== null && Number.isFinite(until) && until > 0) found.push({ identity, until });
     }
     return found;
   }
@@ -271,35 +359,64 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     return found;
   }
 
+  /**
+   * Sends the decisions already asked for, fails those still waiting for the connection,
+   * and closes the client if the store made it (`url`), so the process can exit: `QUIT`
+   * when connected (the replies in flight still arrive), else at once.
+   */
   async close(): Promise<void> {
-    // Decisions already asked for are sent before the connection goes.
+    if (this.#closed) return;
     this.#flush();
+    this.#closed = true;
+    const error = new StoreError('the Redis store was closed before its connection was ready; not sent');
+    for (const pending of this.#waiting.take()) pending.reject(error);
+    for (const { emitter, event, listener } of this.#listeners) emitter.off(event, listener);
+    this.#listeners.length = 0;
     if (!this.#owned) return;
-    try {
-      await this.#client.quit();
-    } catch {
-      this.#client.disconnect();
+    if (this.#client.status === 'ready') {
+      // A paused Redis never answers QUIT: wait a little, not the whole commandTimeout,
+      // then drop the socket (a shutting-down process should not linger for Redis).
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const quit = this.#client.quit().then(
+        () => true,
+        () => false,
+      );
+      const wait = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), QUIT_WAIT_MS);
+      });
+      const quitted = await Promise.race([quit, wait]);
+      clearTimeout(timer);
+      if (quitted) return;
     }
+    this.#client.disconnect();
   }
 
   /**
-   * Decides one request's checks. On one Redis the decision joins the batch of this turn
-   * of the event loop; on a cluster (whose batches could span slots) it is sent alone.
+   * Decides one request's checks (one slot's, on a cluster). On one Redis the decision joins
+   * the batch of this turn of the event loop; on a cluster (whose batches could span slots)
+   * it is sent alone.
    */
-  #run(checks: readonly StoreCheck[], peek: boolean): Promise<ScriptResult> {
+  #run(checks: readonly StoreCheck[], call: Call, peek: boolean): Promise<ScriptResult> {
     const encoded: Encoded[] = new Array(checks.length);
     let spec = '';
     for (let i = 0; i < checks.length; i++) {
-      const check = checks[i] as StoreCheck;
-      const one = this.#encode(check);
+      const one = this.#encode(checks[i] as StoreCheck);
       encoded[i] = one;
-      const part = peek ? specOf(check, 0) : one.spec;
-      spec = i === 0 ? part : `${spec},${part}`;
+      spec = i === 0 ? one.spec : `${spec},${one.spec}`;
     }
     return new Promise((resolve, reject) => {
-      const pending: Pending = { checks: encoded, spec, resolve, reject };
+      const pending: Pending = {
+        call,
+        checks: encoded,
+        spec,
+        peek,
+        identity: encoded[0]?.identity ?? '',
+        queuedAt: performance.now(),
+        resolve,
+        reject,
+      };
       if (this.#cluster) {
-        this.#send([pending]);
+        this.#dispatch([pending]);
         return;
       }
       this.#batch.push(pending);
@@ -320,16 +437,84 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     if (this.#batch.length === 0) return;
     const batch = this.#batch;
     this.#batch = [];
-    this.#send(batch);
+    this.#dispatch(batch);
   }
+
+  /**
+   * Sends `batch` now, or, while the client is connecting and its offline queue is off,
+   * holds it until the connection is ready (see ready-queue.ts). With the offline queue on,
+   * ioredis queues by itself; once closed on purpose, ioredis fails each command itself.
+   */
+  #dispatch(batch: Pending[]): void {
+    const client = this.#client;
+    if (client.status === 'ready' || this.#offlineQueue || this.#closed || !CONNECTING.has(client.status)) {
+      this.#send(batch);
+      return;
+    }
+    // A lazyConnect client connects on its first command: with the command held here, ask.
+    if (client.status === 'wait') client.connect().catch(() => undefined);
+    for (const pending of batch) {
+      const { timeoutMs } = pending.call;
+      // The limiter times a decision from the call until it is sent: past its timeout it has
+      // answered without Redis, and sending it then could only count it twice.
+      const waitMs = timeoutMs === undefined ? this.#connectTimeoutMs : Math.min(timeoutMs, this.#connectTimeoutMs);
+      if (!this.#waiting.push(pending, pending.queuedAt + waitMs)) {
+        pending.reject(
+          new StoreError(`${MAX_WAITING} decisions are already waiting for the Redis connection; not sent`),
+        );
+      }
+    }
+  }
+
+  /** The connection is ready (again): load the scripts, learn the clock, check eviction, send what waited. */
+  readonly #onReady = (): void => {
+    this.#warnings.endEpisode(WARNING.connection);
+    void this.#preload();
+    this.#sampleClocks();
+    void this.#checkEviction();
+    const waiting = this.#waiting.take();
+    if (this.#cluster) {
+      for (const pending of waiting) this.#send([pending]);
+    } else {
+      for (let i = 0; i < waiting.length; i += MAX_BATCH) this.#send(waiting.slice(i, i + MAX_BATCH));
+    }
+  };
+
+  readonly #onClose = (): void => {
+    // The next connection may reach another server, with another clock.
+    if (!this.#cluster) this.#offsets.reset('');
+    if (this.#waiting.size === 0) return;
+    const error = new StoreError('the Redis connection attempt failed; not sent');
+    for (const pending of this.#waiting.take()) pending.reject(error);
+  };
 
   /** One script call for the decisions in `batch`, each answered (or failed) on its own. */
   #send(batch: readonly Pending[]): void {
+    const node = this.#cluster ? this.#nodeOf((batch[0] as Pending).identity) : '';
+    const local = performance.now();
+    const offset = this.#now === undefined && node !== undefined ? this.#offsets.get(node, local) : undefined;
     const args: string[] = [];
     for (const pending of batch) for (const check of pending.checks) for (const key of check.keys) args.push(key);
     const keyCount = args.length;
     args.push(this.#nowArg());
-    for (const pending of batch) args.push(pending.spec);
+    for (const pending of batch) {
+      const call = pending.call;
+      if (call.sentAt < 0) {
+        call.sentAt = local;
+        try {
+          call.options?.sent?.();
+        } catch {
+          // The limiter's hook: a failure there must not keep the batch's other decisions unsent.
+        }
+      }
+      // In Redis time: the moment the limiter stops waiting (sent + timeout), seen through an
+      // offset that is never below the true one, so the deadline is never early (see
+      // clock-offset.ts). No timeout, or no offset known yet: no deadline. With a test
+      // clock the script's time is fixed when the call is written, so it cannot be late.
+      const deadline =
+        offset === undefined || call.timeoutMs === undefined ? 0 : Math.floor(call.sentAt + offset + call.timeoutMs);
+      args.push(`${pending.peek ? 1 : 0} ${deadline};${pending.spec}`);
+    }
     let sent: Promise<unknown>;
     try {
       sent = this.#client.tierlimitConsume(keyCount, ...args);
@@ -348,9 +533,18 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
           return;
         }
         const now = Number(reply[0]);
+        if (this.#now === undefined && node !== undefined) this.#offsets.sample(node, now, local);
         let at = 1;
         for (const pending of batch) {
-          pending.resolve(readDecision(reply, at, pending.checks.length, now));
+          if (Number(reply[at]) === LATE) {
+            pending.reject(
+              new StoreError(
+                "the decision reached Redis after the limiter's deadline; nothing was charged (the limiter answered without Redis)",
+              ),
+            );
+          } else {
+            pending.resolve(readDecision(reply, at, pending.checks.length, now));
+          }
           at += 1 + pending.checks.length * FIELDS_PER_STATE;
         }
       },
@@ -360,65 +554,103 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     );
   }
 
-  async #acrossSlots(groups: readonly Group[], checks: readonly StoreCheck[]): Promise<ConsumeResult> {
+  /**
+   * A cluster request whose checks span slots: one script call per slot, in order. After a
+   * slot denies, the rest are only read (peeked) for their states and the slots already
+   * charged are refunded; if a call fails, so are they, before the failure is reported.
+   */
+  async #acrossSlots(
+    groups: readonly Group[],
+    checks: readonly StoreCheck[],
+    call: Call,
+    peek: boolean,
+  ): Promise<ConsumeResult> {
     const states: CheckState[] = new Array(checks.length);
-    const charged: Array<{ group: Group; now: number }> = [];
+    const charged: number[] = [];
     let allowed = true;
-    for (const group of groups) {
-      const subset = group.indexes.map((i) => checks[i] as StoreCheck);
-      const result = await this.#run(subset, !allowed);
-      group.indexes.forEach((index, j) => {
-        states[index] = result.states[j] as CheckState;
-      });
-      if (!allowed) continue;
-      if (result.allowed) {
-        charged.push({ group, now: result.now });
-      } else {
-        allowed = false;
-        await this.#refund(charged, checks, states);
-        for (const { group: refunded } of charged) {
-          for (const index of refunded.indexes) {
-            const check = checks[index] as StoreCheck;
-            const state = states[index] as CheckState;
-            if (state.allowed)
-              states[index] = { ...state, remaining: Math.min(check.capacity, state.remaining + check.cost) };
+    let now: number | undefined;
+    try {
+      for (const group of groups) {
+        const subset = group.indexes.map((i) => checks[i] as StoreCheck);
+        const result = await this.#run(subset, call, peek || !allowed);
+        // One clock for the answer: the first slot's. A later slot's durations are shifted
+        // so that `now + resetMs` is still that slot's own window end (what refund() matches).
+        now ??= result.now;
+        const shift = result.now - now;
+        group.indexes.forEach((index, j) => {
+          states[index] = shifted(result.states[j] as CheckState, shift);
+        });
+        if (!allowed) continue;
+        if (!result.allowed) {
+          allowed = false;
+          if (charged.length > 0) {
+            await this.#giveBack(checks, states, now, charged);
+            for (const index of charged) {
+              const check = checks[index] as StoreCheck;
+              const state = states[index] as CheckState;
+              if (state.allowed)
+                states[index] = { ...state, remaining: Math.min(check.capacity, state.remaining + check.cost) };
+            }
           }
+        } else if (!peek) {
+          charged.push(...group.indexes);
         }
       }
+    } catch (error) {
+      if (charged.length > 0) await this.#giveBack(checks, states, now, charged);
+      throw error;
     }
-    return { allowed, states };
+    return now === undefined ? { allowed, states } : { allowed, states, now };
   }
 
-  async #refund(
-    charged: ReadonlyArray<{ group: Group; now: number }>,
+  /**
+   * The one refund path (`refund()` and cross-slot denials): REFUND for the checks at
+   * `indexes` (default all) whose state fitted, one script call per slot on a cluster (a
+   * single call on one Redis). A fixed window needs `now` to tell its window; without it
+   * only buckets are refunded. Failures are reported, never thrown.
+   */
+  async #giveBack(
     checks: readonly StoreCheck[],
     states: readonly CheckState[],
+    now: number | undefined,
+    indexes?: readonly number[],
   ): Promise<void> {
-    for (const { group, now } of charged) {
-      const keys: string[] = [];
-      const args: Array<string | number> = [];
-      for (const index of group.indexes) {
-        const state = states[index] as CheckState;
-        // Only what was charged: a shadow check that did not fit was not.
-        if (!state.allowed) continue;
-        const check = checks[index] as StoreCheck;
-        keys.push(this.#encode(check).keys[0] as string);
-        // What finds the charge: the window's end (the script's time plus resetMs), or the
-        // bucket's refill time (the script's time).
-        const windowEnd = check.algorithm === 'fixed-window' ? now + state.resetMs : now;
-        args.push(`${check.algorithm === 'fixed-window' ? 0 : 1} ${check.capacity} ${check.cost} ${windowEnd}`);
+    const calls = new Map<string, { keys: string[]; args: string[] }>();
+    const count = indexes?.length ?? checks.length;
+    for (let n = 0; n < count; n++) {
+      const index = indexes === undefined ? n : (indexes[n] as number);
+      const check = checks[index] as StoreCheck;
+      const state = states[index];
+      // Only what was charged: a check that did not fit (a shadow) or cost nothing was not.
+      if (state === undefined || !state.allowed || check.cost === 0) continue;
+      const fixed = check.algorithm === 'fixed-window';
+      if (fixed && now === undefined) continue;
+      const encoded = this.#encode(check);
+      const slot = this.#cluster ? encoded.identity : '';
+      let call = calls.get(slot);
+      if (call === undefined) {
+        call = { keys: [], args: [this.#nowArg()] };
+        calls.set(slot, call);
       }
-      if (keys.length === 0) continue;
-      try {
-        await this.#client.tierlimitRefund(keys.length, ...keys, ...args);
-      } catch (error) {
-        // The denial stands either way; an unrefunded charge only errs on the strict side.
-        this.#warn({
-          code: 'TL_REDIS_REFUND_FAILED',
-          message: `could not refund a cross-slot charge: ${(error as Error).message}`,
-        });
-      }
+      call.keys.push(encoded.keys[0] as string);
+      // What finds the charge: the window's end (the script's time plus resetMs).
+      const windowEnd = fixed ? (now as number) + state.resetMs : 0;
+      call.args.push(`${fixed ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${check.cost} ${windowEnd}`);
     }
+    await Promise.all(
+      [...calls.values()].map(async ({ keys, args }) => {
+        try {
+          await this.#client.tierlimitRefund(keys.length, ...keys, ...args);
+          this.#warnings.endEpisode(WARNING.refundFailed);
+        } catch (error) {
+          // The charge stays: that errs on the strict side, never the lenient one.
+          this.#warnings.episode({
+            code: WARNING.refundFailed,
+            message: `could not refund a charge: ${(error as Error).message}`,
+          });
+        }
+      }),
+    );
   }
 
   #identityKey(identity: string, kind: string): string {
@@ -427,10 +659,9 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
 
   /** Every `<prefix>{<identity>}:<kind>` key, on every master of a cluster. An operator's tool: it walks the keyspace. */
   async #scan(kind: string): Promise<Array<{ identity: string; key: string }>> {
-    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
     const pattern = `${this.#prefix.replace(/[*?[\]\\]/g, '\\$&')}{*}:${kind}`;
     const found: Array<{ identity: string; key: string }> = [];
-    for (const node of nodes) {
+    for (const node of this.#masters()) {
       let cursor = '0';
       do {
         const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000);
@@ -445,13 +676,76 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     return found;
   }
 
+  /** The one Redis, or a cluster's masters. */
+  #masters(): Redis[] {
+    return this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+  }
+
   async #preload(): Promise<void> {
-    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+    // Load the scripts as soon as each connection is ready (and again after every
+    // reconnect, since a restarted Redis has forgotten them): otherwise the first burst
+    // of requests would each pay a NOSCRIPT round trip before ioredis falls back to EVAL.
     try {
-      await Promise.all(nodes.flatMap((node) => SCRIPTS.map((lua) => node.script('LOAD', lua))));
+      await Promise.all(this.#masters().flatMap((node) => SCRIPTS.map((lua) => node.script('LOAD', lua))));
     } catch {
       // Not fatal: ioredis still falls back to EVAL on NOSCRIPT.
     }
+  }
+
+  /** One `TIME` per master when a connection becomes ready, so deadlines work from the first request. */
+  #sampleClocks(): void {
+    if (this.#now !== undefined) return;
+    for (const node of this.#masters()) {
+      const key = this.#cluster ? nodeKey(node) : '';
+      const sent = performance.now();
+      node.time().then(
+        ([seconds, micros]) =>
+          this.#offsets.sample(key, Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000), sent),
+        () => undefined,
+      );
+    }
+  }
+
+  /** Warns (`TL_REDIS_EVICTION`) when a master may evict keys under memory pressure; see eviction.ts. */
+  async #checkEviction(): Promise<void> {
+    const risky: string[] = [];
+    for (const node of this.#masters()) {
+      let info: string;
+      try {
+        info = await node.info('memory');
+      } catch {
+        return; // Unknown: neither a warning nor an all-clear.
+      }
+      const risk = evictionRisk(info);
+      if (risk !== undefined)
+        risky.push(`${nodeKey(node)} has maxmemory ${risk.maxmemory} bytes and maxmemory-policy ${risk.policy}`);
+    }
+    if (risky.length === 0) {
+      this.#warnings.endEpisode(WARNING.eviction);
+      return;
+    }
+    this.#warnings.episode({
+      code: WARNING.eviction,
+      message: `Redis may evict rate-limit counters under memory pressure (${risky.join('; ')}): a client whose counter is evicted gets its full limit again. Set maxmemory-policy to noeviction (every tierlimit key has a TTL, so volatile-* policies evict them too).`,
+    });
+  }
+
+  /** A cluster node's connection closed: forget its clock offset (the next connection may reach another server). */
+  #watchNode(node: Redis): void {
+    if (this.#watchedNodes.has(node)) return;
+    this.#watchedNodes.add(node);
+    const key = nodeKey(node);
+    this.#listen(node, 'close', () => this.#offsets.reset(key));
+  }
+
+  /** The node that serves `identity`'s slot (`host:port`), or `undefined` while the slots are unknown. */
+  #nodeOf(identity: string): string | undefined {
+    return (this.#client as Cluster).slots[slotOfTag(identity)]?.[0];
+  }
+
+  #listen(emitter: EventEmitter, event: string, listener: (...args: unknown[]) => void): void {
+    emitter.on(event, listener);
+    this.#listeners.push({ emitter, event, listener });
   }
 
   /** The script's time argument: '' for Redis TIME, or the injected test clock. */
@@ -468,12 +762,27 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     if (options.enableOfflineQueue !== false) unsafe.push('enableOfflineQueue is not false');
     if (options.autoResendUnfulfilledCommands !== false) unsafe.push('autoResendUnfulfilledCommands is not false');
     if (unsafe.length > 0) {
-      this.#warn({
-        code: 'TL_REDIS_UNSAFE_CLIENT',
+      this.#warnings.episode({
+        code: WARNING.unsafeClient,
         message: `the ioredis client may count a request twice or hang while Redis is down (${unsafe.join(', ')}); create it with recommendedRedisOptions().`,
       });
     }
   }
+}
+
+/** A node's `host:port`, as ioredis names cluster nodes in its slot table. */
+function nodeKey(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
+/** `state` with its durations counted from `shift` ms earlier (a later slot of a cross-slot request). */
+function shifted(state: CheckState, shift: number): CheckState {
+  if (shift === 0) return state;
+  return {
+    ...state,
+    resetMs: Math.max(0, state.resetMs + shift),
+    retryMs: state.retryMs === 0 ? 0 : Math.max(0, state.retryMs + shift),
+  };
 }
 
 /** One decision's part of the script's reply, which starts at `at`: allowed, then four fields per check. */
@@ -496,10 +805,10 @@ function readDecision(reply: readonly unknown[], at: number, count: number, now:
   return { allowed: Number(reply[at]) === 1, states, now };
 }
 
-/** A check's nine numbers for the script (see CONSUME), at `cost`. */
-function specOf(check: StoreCheck, cost: number): string {
+/** A check's nine numbers for the script (see CONSUME). */
+function specOf(check: StoreCheck): string {
   const { penalty } = check;
-  return `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`}`;
+  return `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${check.cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`}`;
 }
 
 /** Creates a Redis store. See {@link RedisStoreOptions}. */

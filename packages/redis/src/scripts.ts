@@ -7,8 +7,16 @@
  *
  * State per key is a string "<v> <t>": `v` (fixed window: units used; bucket: tokens
  * held) and `t` (fixed window: window end; bucket: time of the last refill), both in ms.
- * Every write sets a TTL: the window end, or the time the bucket is full again, after
- * which the key equals no key at all.
+ * Every write sets a TTL with `PX` (the window end, or the time the bucket is full again,
+ * after which the key equals no key at all), so no key of ours ever lives without one.
+ *
+ * A key is shared with whatever else writes to the database (an operator, another app, a
+ * bug): the scripts read with `redis.pcall` and treat a key of another type or a string
+ * that is not a valid state as no state, and repair it (delete or rewrite it, with a TTL),
+ * so one bad key affects one identity once, never the other decisions of a batched call,
+ * and heals by itself (issue 13). A stored time more than one window ahead (a clock that
+ * stepped back, a hand-written value) is clamped to one window from now and rewritten, so
+ * it can block for at most one window.
  */
 
 /** Lua prologue shared by the scripts: `now` from ARGV[1] (tests) or Redis TIME. */
@@ -23,6 +31,36 @@ end
 `;
 
 /**
+ * Lua: reading a policy's "<v> <t>" safely. `state(key)` returns v, t; nil when the key is
+ * absent; false when it holds anything else (another type, no space, not numbers, NaN or
+ * infinite, negative): the caller treats that as no state and repairs it.
+ */
+const STATE = `
+local HUGE = math.huge
+-- A bucket spent to its last unit may hold about -1e-9 tokens (it fits when
+-- tokens + EPSILON >= cost): float noise, not a malformed state.
+local NOISE = 1e-6
+local function finite(x)
+  return x ~= nil and x == x and x ~= HUGE and x ~= -HUGE
+end
+local function state(key)
+  local raw = redis.pcall('GET', key)
+  if raw == false then return nil end
+  -- An error reply (WRONGTYPE) is a table; it must not fail the whole call.
+  if type(raw) ~= 'string' then return false end
+  local space = string.find(raw, ' ', 1, true)
+  if not space then return false end
+  local v, t = tonumber(string.sub(raw, 1, space - 1)), tonumber(string.sub(raw, space + 1))
+  if not finite(v) or not finite(t) or v < -NOISE or t < 0 then return false end
+  return v, t
+end
+local function num(x)
+  if x == math.floor(x) then return string.format('%d', x) end
+  return string.format('%.17g', x)
+end
+`;
+
+/**
  * Decides a batch of requests, one after the other, in one script call: the store sends the
  * decisions that arrive in one turn of the event loop together (one write, one reply, one
  * script run for all of them), and each is decided exactly as if it had been sent alone.
@@ -30,42 +68,48 @@ end
  * KEYS: per decision, per check: the policy's key, then, only for a check with a
  * suspension penalty, the identity's denial count and its suspension marker (all with the
  * identity's hash tag). ARGV[1]: the time in ms to use, or '' for Redis TIME (tests pass a
- * clock). Then one string per decision: its checks separated by ',', each nine
- * space-separated numbers: algorithm (0 fixed window, 1 token bucket), limit, windowMs,
- * capacity, cost, shadow (0/1), and the penalty: threshold (0: none), its window in ms, the
- * suspension in ms. (One argument per decision, not nine per check: every argument is
- * encoded by the client and parsed by the server.)
- *
- * A policy's state is a string "<v> <t>" written with SET ... PX, one command for the
- * value and its TTL (KEEPTTL when a fixed window's count grows within the same window,
- * whose key already expires at the window's end).
+ * clock). Then one string per decision: `<peek> <deadline>;<checks>`. `peek` is 1 to decide
+ * without charging anything or counting a denial; `deadline` is the Redis time in ms from
+ * which the decision must not be charged any more (the limiter has stopped waiting for
+ * it), 0 for none. The checks are separated by ',', each nine space-separated numbers:
+ * algorithm (0 fixed window, 1 token bucket), limit, windowMs, capacity, cost, shadow
+ * (0/1), and the penalty: threshold (0: none), its window in ms, the suspension in ms.
+ * (One argument per decision, not nine per check: every argument is encoded by the client
+ * and parsed by the server.)
  *
  * Returns one flat array of integers for the whole batch: the time the script used (ms),
- * then per decision allowed (0/1) and per check four fields: flags (1 fits, 2 suspended,
- * 4 suspended by this request), remaining, resetMs, retryMs. Every field is a whole number (limits, costs, windows and the clock are
- * whole milliseconds and units; a bucket's remaining is floored, its times ceiled), and
- * Redis sends a Lua number as an integer reply without formatting it, where a string
- * reply cost the script a number-to-text conversion per field (a third of its work).
- * Numbers the script passes to Redis commands are formatted with '%d' first: Redis 7.0
- * formats a Lua number argument with '%.17g', several times dearer.
+ * then per decision: allowed (0/1, or 2: executed at or after its deadline, so nothing was
+ * read or charged), and per check four fields: flags (1 fits, 2 suspended, 4 suspended by
+ * this request), remaining, resetMs, retryMs. Every field is a whole number (limits, costs,
+ * windows and the clock are whole milliseconds and units; a bucket's remaining is floored,
+ * its times ceiled), and Redis sends a Lua number as an integer reply without formatting
+ * it, where a string reply cost the script a number-to-text conversion per field (a third
+ * of its work). Numbers the script passes to Redis commands are formatted with '%d' first:
+ * Redis 7.0 formats a Lua number argument with '%.17g', several times dearer.
  */
-export const CONSUME = `${NOW}
+export const CONSUME = `${NOW}${STATE}
 local EPSILON = 1e-9
 local call, format, find, sub, tonumber = redis.call, string.format, string.find, string.sub, tonumber
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
-local function num(x)
-  if x == floor(x) then return format('%d', x) end
-  return format('%.17g', x)
-end
-local function state(key)
-  local raw = call('GET', key)
-  if not raw then return nil, nil end
-  local space = find(raw, ' ', 1, true)
-  if not space then return nil, nil end
-  return tonumber(sub(raw, 1, space - 1)), tonumber(sub(raw, space + 1))
+-- The end of the suspension kept at key, clamped to blockMs from now; 0 when there is none.
+-- A key that is not a suspension is deleted: no suspension.
+local function suspendedUntil(key, blockMs)
+  local raw = redis.pcall('GET', key)
+  if raw == false then return 0 end
+  local untilTime = nil
+  if type(raw) == 'string' then untilTime = tonumber(raw) end
+  if not finite(untilTime) or untilTime < 0 then
+    call('DEL', key)
+    return 0
+  end
+  if untilTime > now + blockMs then
+    untilTime = now + blockMs
+    call('SET', key, format('%d', untilTime), 'PX', format('%d', max(1, blockMs)))
+  end
+  return untilTime
 end
 -- Scratch space reused by every decision of the call (no tables per decision).
-local values, times, fits, blocked, at, fresh = {}, {}, {}, {}, {}, {}
+local values, times, fits, blocked, at = {}, {}, {}, {}, {}
 -- The reply: one flat array of integers for the whole batch: the time, then per decision:
 -- allowed, then per check four fields.
 local replies, r = { now }, 1
@@ -73,36 +117,72 @@ local replies, r = { now }, 1
 -- to replies and returns the index of the next request's first key.
 local function decide(checks, first)
   local count = #checks
-  local allowed = 1
   local k = first
+  if checks.deadline > 0 and now >= checks.deadline then
+    -- The limiter has answered this request without Redis by now: charging it would count
+    -- it twice (ioredis discards the late reply, so the app could never refund it).
+    r = r + 1
+    replies[r] = 2
+    for i = 1, count do
+      replies[r + 1], replies[r + 2], replies[r + 3], replies[r + 4] = 0, 0, 0, 0
+      r = r + 4
+      if checks[i][7] > 0 then k = k + 3 else k = k + 1 end
+    end
+    return k
+  end
+  local peek = checks.peek
+  local allowed = 1
   for i = 1, count do
     local c = checks[i]
     local algorithm, limit, window, capacity, cost, shadow, threshold = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+    local key = KEYS[k]
     at[i] = k
-    local value, time = state(KEYS[k])
+    local value, time = state(key)
+    if value == false then
+      -- Not a state: as if absent, and deleted so it cannot come back.
+      call('DEL', key)
+      value = nil
+    end
     local fit
-    local isFresh = true
     if algorithm == 0 then
-      if value == nil or time == nil or now >= time then
+      if value == nil or now >= time then
         value = 0
         time = now + window
-      else
-        isFresh = false
+      elseif time > now + window then
+        time = now + window
+        call('SET', key, format('%d %d', value, time), 'PX', format('%d', window))
       end
       fit = value + cost <= limit
     else
-      if value == nil or time == nil then
+      if value == nil then
         value = capacity
       else
+        local repair = false
+        if time > now + window then
+          time = now
+          repair = true
+        end
+        if value > capacity then
+          value = capacity
+          repair = true
+        end
         value = min(capacity, value + max(0, now - time) * limit / window)
+        if repair then
+          local resetMs = ceil((capacity - value) * window / limit - EPSILON)
+          if resetMs > 0 then
+            call('SET', key, num(value) .. ' ' .. format('%d', now), 'PX', format('%d', resetMs))
+          else
+            call('DEL', key)
+          end
+        end
       end
       time = now
       fit = value + EPSILON >= cost
     end
     local block = 0
     if threshold > 0 then
-      local untilTime = tonumber(call('GET', KEYS[k + 2]))
-      if untilTime ~= nil and untilTime > now then
+      local untilTime = suspendedUntil(KEYS[k + 2], c[9])
+      if untilTime > now then
         block = untilTime - now
         fit = false
       end
@@ -110,7 +190,7 @@ local function decide(checks, first)
     else
       k = k + 1
     end
-    values[i], times[i], fits[i], fresh[i], blocked[i] = value, time, fit, isFresh, block
+    values[i], times[i], fits[i], blocked[i] = value, time, fit, block
     if not fit and shadow == 0 then allowed = 0 end
   end
   r = r + 1
@@ -121,7 +201,7 @@ local function decide(checks, first)
     local fit = fits[i]
     local key = KEYS[at[i]]
     local value, time = values[i], times[i]
-    local charged = allowed == 1 and fit and cost > 0
+    local charged = allowed == 1 and fit and cost > 0 and not peek
     local remaining, resetMs, retryMs
     if algorithm == 0 then
       if charged then value = value + cost end
@@ -130,12 +210,7 @@ local function decide(checks, first)
       retryMs = 0
       if not fit then retryMs = resetMs end
       if charged then
-        if fresh[i] then
-          call('SET', key, format('%d %d', value, time), 'PX', format('%d', max(1, resetMs)))
-        else
-          -- The same window: its key already expires at the window's end.
-          call('SET', key, format('%d %d', value, time), 'KEEPTTL')
-        end
+        call('SET', key, format('%d %d', value, time), 'PX', format('%d', max(1, resetMs)))
       end
     else
       if charged then value = value - cost end
@@ -152,16 +227,20 @@ local function decide(checks, first)
     if blocked[i] > 0 then
       isSuspended = 1
       retryMs = blocked[i]
-    elseif allowed == 0 and not fit and shadow == 0 and threshold > 0 then
+    elseif allowed == 0 and not fit and shadow == 0 and threshold > 0 and not peek then
       local violations, suspended = KEYS[at[i] + 1], KEYS[at[i] + 2]
+      -- Anything but a valid count (absent, another type, malformed) starts afresh; the
+      -- write below replaces it either way.
       local denials, windowEnd = state(violations)
-      if denials == nil or windowEnd == nil or now >= windowEnd then
+      if not denials or now >= windowEnd then
         denials = 0
+        windowEnd = now + c[8]
+      elseif windowEnd > now + c[8] then
         windowEnd = now + c[8]
       end
       denials = denials + 1
       if denials >= threshold then
-        call('SET', suspended, format('%d', now + c[9]), 'PX', format('%d', c[9]))
+        call('SET', suspended, format('%d', now + c[9]), 'PX', format('%d', max(1, c[9])))
         call('DEL', violations)
         isSuspended, suspendedNow = 1, 1
         retryMs = c[9]
@@ -176,12 +255,15 @@ local function decide(checks, first)
   end
   return k
 end
--- The decisions of a batch mostly share one spec (the same tier, one unit each): parse
--- each distinct spec once (string parsing is the dearest part of a call).
+-- The decisions of a batch mostly share one argument (the same tier, one unit each, sent at
+-- the same moment): parse each distinct one once (string parsing is the dearest part).
 local parsed = {}
 local function parse(arg)
-  local checks = {}
-  for spec in string.gmatch(arg, '[^,]+') do
+  local semicolon = find(arg, ';', 1, true)
+  local head = sub(arg, 1, semicolon - 1)
+  local space = find(head, ' ', 1, true)
+  local checks = { peek = sub(head, 1, space - 1) == '1', deadline = tonumber(sub(head, space + 1)) }
+  for spec in string.gmatch(sub(arg, semicolon + 1), '[^,]+') do
     local c = {}
     for field in string.gmatch(spec, '%S+') do c[#c + 1] = tonumber(field) end
     checks[#checks + 1] = c
@@ -197,31 +279,34 @@ return replies
 `;
 
 /**
- * Gives back what CONSUME charged, for Redis Cluster where one request's keys live in
- * different slots and are charged by separate calls: when a later call is denied, the
- * earlier ones are refunded. KEYS: one per charge. ARGV: one space-separated string per
- * key: algorithm, capacity, cost, and the window end the charge was made in (a fixed
- * window is refunded only if it is still that window). The TTL is kept.
+ * Gives back what CONSUME charged (the store's `refund`, and the cross-slot requests of a
+ * Redis Cluster, whose earlier slots are refunded when a later one denies). KEYS: one per
+ * charge. ARGV[1]: now-or-''. Then one space-separated string per key: algorithm, limit,
+ * windowMs, capacity, cost, and the window end the charge was made in (fixed window only:
+ * a window is refunded only while it is still that window; a new one owes nothing). A
+ * bucket gets its units back, capped at its capacity. Keys that hold no valid state are
+ * left for CONSUME to repair. Every write sets a TTL (PX).
  */
-export const REFUND = `
-local function num(x)
-  if x == math.floor(x) then return string.format('%d', x) end
-  return string.format('%.17g', x)
-end
+export const REFUND = `${NOW}${STATE}
+local EPSILON = 1e-9
+local max, min, ceil, format = math.max, math.min, math.ceil, string.format
 for i = 1, #KEYS do
   local c = {}
-  for field in string.gmatch(ARGV[i], '%S+') do c[#c + 1] = tonumber(field) end
-  local algorithm, capacity, cost, windowEnd = c[1], c[2], c[3], c[4]
-  local raw = redis.call('GET', KEYS[i])
-  if raw then
-    local v, t = string.match(raw, '^(%S+) (%S+)$')
-    local value, time = tonumber(v), tonumber(t)
+  for field in string.gmatch(ARGV[i + 1], '%S+') do c[#c + 1] = tonumber(field) end
+  local algorithm, limit, window, capacity, cost, windowEnd = c[1], c[2], c[3], c[4], c[5], c[6]
+  local value, time = state(KEYS[i])
+  if value then
     if algorithm == 0 then
-      if time == windowEnd then
-        redis.call('SET', KEYS[i], num(math.max(0, value - cost)) .. ' ' .. t, 'KEEPTTL')
+      if time == windowEnd and now < time then
+        redis.call('SET', KEYS[i], format('%d %d', max(0, value - cost), time), 'PX', format('%d', max(1, time - now)))
       end
-    else
-      redis.call('SET', KEYS[i], num(math.min(capacity, value + cost)) .. ' ' .. t, 'KEEPTTL')
+    elseif time <= now + window then
+      value = min(capacity, value + cost)
+      -- The stored refill time stays (as in the memory store); the key lives until the
+      -- bucket is full again.
+      local current = min(capacity, value + max(0, now - time) * limit / window)
+      local fullAt = max(time, now) + (capacity - current) * window / limit
+      redis.call('SET', KEYS[i], num(value) .. ' ' .. format('%d', time), 'PX', format('%d', max(1, ceil(fullAt - now - EPSILON))))
     end
   end
 end
@@ -230,11 +315,13 @@ return #KEYS
 
 /**
  * Leases are members of a sorted set scored by their expiry; the key's TTL follows the
- * latest expiry, so a set whose holders all died disappears on its own.
+ * latest expiry, so a set whose holders all died disappears on its own. A key that holds
+ * another type is deleted (no leases) instead of failing every call on it.
  * KEYS[1]: the lease set. ARGV: now-or-'', max, ttlMs, lease id. Returns 1 if taken.
  */
 export const LEASE_ACQUIRE = `${NOW}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local cleared = redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if type(cleared) == 'table' then redis.call('DEL', KEYS[1]) end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -244,7 +331,12 @@ return 1
 
 /** KEYS[1]: the lease set. ARGV: now-or-'', ttlMs, lease id. Returns 1 if the lease was live and is extended. */
 export const LEASE_RENEW = `${NOW}
-local expires = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[3]))
+local score = redis.pcall('ZSCORE', KEYS[1], ARGV[3])
+if type(score) == 'table' then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+local expires = tonumber(score)
 if expires == nil then return 0 end
 if expires <= now then
   redis.call('ZREM', KEYS[1], ARGV[3])
@@ -258,5 +350,20 @@ return 1
 
 /** KEYS[1]: the lease set. ARGV: now-or-''. Returns the number of live leases. */
 export const LEASE_COUNT = `${NOW}
-return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+local count = redis.pcall('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+if type(count) == 'table' then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+return count
+`;
+
+/** KEYS[1]: the lease set. ARGV[1]: lease id. Returns 1 if it was held. */
+export const LEASE_RELEASE = `
+local removed = redis.pcall('ZREM', KEYS[1], ARGV[1])
+if type(removed) == 'table' then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+return removed
 `;
