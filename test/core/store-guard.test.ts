@@ -136,6 +136,34 @@ describe('the store timeout', () => {
     socket.destroy();
     echo.kill();
   });
+  test('calls that time out together are one failure: one slow batch does not open the circuit', async () => {
+    let hang = true;
+    let calls = 0;
+    const inner = new MemoryStore({ sweepIntervalMs: 0 });
+    const store: Store = {
+      consume: (checks) => {
+        calls++;
+        return hang ? new Promise(() => undefined) : Promise.resolve(inner.consume(checks));
+      },
+    };
+    const limiter = createRateLimiter({
+      resolveTier: () => 'free',
+      tiers: { free: { api: { limit: 100, windowMs: 60_000 } } },
+      ip: false,
+      store,
+      storeFaults: { mode: 'local', timeoutMs: 50, failureThreshold: 3 },
+      onWarning: () => undefined,
+    });
+    const slow = await Promise.all(Array.from({ length: 20 }, () => limiter.check(facts())));
+    expect(slow.every((decision) => decision.degraded === 'local')).toBe(true);
+    hang = false;
+    const callsBefore = calls;
+    const next = await limiter.check(facts());
+    // Still asked (the circuit is closed), and answered by the store.
+    expect(calls).toBe(callsBefore + 1);
+    expect(next.degraded).toBeUndefined();
+    await limiter.close();
+  });
 });
 
 describe('an answer that comes after the limiter answered without the store', () => {

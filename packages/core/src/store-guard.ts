@@ -71,6 +71,14 @@ export interface GuardEvents {
 /** Why the store was not used, for the fallback. */
 export const CIRCUIT_OPEN = new StoreError('the circuit is open after repeated store failures; not calling the store');
 
+/**
+ * Calls that time out together (a batch the store did not answer) are one failure for the
+ * circuit breaker, not one each, as are calls a store fails with one error: a single slow
+ * batch of 200 decisions must not open the circuit and send every request of the next
+ * second to the local fallback.
+ */
+const COUNTED = Symbol('counted');
+
 /** The options passed to a synchronous store (the same objects every call: nothing to time). */
 const CHARGE: ConsumeOptions = Object.freeze({});
 const PEEK: ConsumeOptions = Object.freeze({ peek: true });
@@ -86,6 +94,8 @@ class Waiting implements ConsumeOptions {
   admitted: boolean | undefined;
   /** The store's answer, when it came after the guard gave up but before the fallback decided. */
   late: ConsumeResult | undefined;
+  /** {@link COUNTED} when another call that expired at the same moment already counted as the failure. */
+  failure: typeof COUNTED | undefined = undefined;
   readonly checks: readonly StoreCheck[];
   reject: (error: unknown) => void = () => undefined;
 
@@ -126,6 +136,8 @@ export class StoreGuard {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** `true` once the store answered synchronously: it then gets the shared options objects. */
   #sync = false;
+  /** The error of the last failure counted. */
+  #lastError: unknown;
 
   constructor(store: Store, options: ResolvedFaultOptions, now: () => number, events: GuardEvents) {
     this.#store = store;
@@ -268,6 +280,7 @@ export class StoreGuard {
     // and whose deadline a late `sent()` did not move.
     setImmediate(() => {
       const at = performance.now();
+      let expired = false;
       for (const waiting of due) {
         if (waiting.settled) continue;
         if (waiting.deadline > at) {
@@ -275,6 +288,8 @@ export class StoreGuard {
           continue;
         }
         waiting.settled = true;
+        waiting.failure = expired ? COUNTED : undefined;
+        expired = true;
         waiting.reject(new DeadlineExceeded(waiting));
       }
     });
@@ -285,7 +300,8 @@ export class StoreGuard {
    * store; `undefined` in `closed` mode.
    */
   fallback(checks: readonly StoreCheck[], error: unknown, peek = false): ConsumeResult | undefined {
-    if (error !== CIRCUIT_OPEN) this.#failed(error);
+    if (error instanceof DeadlineExceeded && error.waiting.failure === COUNTED) this.#events.storeError(error);
+    else if (error !== CIRCUIT_OPEN) this.#failed(error);
     if (this.#degradedSince < 0) {
       this.#degradedSince = this.#now();
       this.#events.degraded(this.#options.mode, error);
@@ -356,13 +372,16 @@ export class StoreGuard {
 
   #failed(error: unknown): void {
     this.#probing = false;
-    this.#failures++;
+    // A store that fails several calls with one error (a batch it sent together) failed once.
+    if (error !== this.#lastError) this.#failures++;
+    this.#lastError = error;
     this.#events.storeError(error);
     if (this.#openedAt >= 0 || this.#failures >= this.#options.failureThreshold) this.#openedAt = this.#now();
   }
 
   #succeeded(): void {
     this.#failures = 0;
+    this.#lastError = undefined;
     this.#openedAt = -1;
     this.#probing = false;
     if (this.#degradedSince >= 0) {

@@ -491,29 +491,38 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   /** One script call for the decisions in `batch`, each answered (or failed) on its own. */
   #send(batch: readonly Pending[]): void {
     const node = this.#cluster ? this.#nodeOf((batch[0] as Pending).identity) : '';
-    const local = performance.now();
-    const offset = this.#now === undefined && node !== undefined ? this.#offsets.get(node, local) : undefined;
     const args: string[] = [];
     for (const pending of batch) for (const check of pending.checks) for (const key of check.keys) args.push(key);
     const keyCount = args.length;
-    args.push(this.#nowArg());
-    for (const pending of batch) {
-      const call = pending.call;
-      if (call.sentAt < 0) {
-        call.sentAt = local;
-        try {
-          call.options?.sent?.();
-        } catch {
-          // The limiter's hook: a failure there must not keep the batch's other decisions unsent.
-        }
+    args.push(this.#nowArg(), '0');
+    for (const pending of batch) args.push(pending.peek ? `1;${pending.spec}` : `0;${pending.spec}`);
+    // The moment of writing, taken as late as possible: a pause of this process before it
+    // (a garbage collection, the scheduler) is this process's own delay, and must not be
+    // counted as Redis's (measured: 147 ms between building a batch and writing it, on a
+    // busy 2-core machine, which made Redis refuse the batch as late).
+    const local = performance.now();
+    const offset = this.#now === undefined && node !== undefined ? this.#offsets.get(node, local) : undefined;
+    if (offset !== undefined) {
+      // In Redis time: the earliest moment the limiter stops waiting for one of the batch's
+      // decisions (sent + timeout), seen through an offset that is never below the true
+      // one, so the deadline is never early (see clock-offset.ts). No timeout, or no offset
+      // known yet: no deadline. With a test clock the script's time is fixed when the call
+      // is written, so it cannot be late.
+      let deadline = Number.POSITIVE_INFINITY;
+      for (const { call } of batch) {
+        if (call.timeoutMs !== undefined)
+          deadline = Math.min(deadline, (call.sentAt < 0 ? local : call.sentAt) + call.timeoutMs);
       }
-      // In Redis time: the moment the limiter stops waiting (sent + timeout), seen through an
-      // offset that is never below the true one, so the deadline is never early (see
-      // clock-offset.ts). No timeout, or no offset known yet: no deadline. With a test
-      // clock the script's time is fixed when the call is written, so it cannot be late.
-      const deadline =
-        offset === undefined || call.timeoutMs === undefined ? 0 : Math.floor(call.sentAt + offset + call.timeoutMs);
-      args.push(`${pending.peek ? 1 : 0} ${deadline};${pending.spec}`);
+      if (deadline !== Number.POSITIVE_INFINITY) args[keyCount + 1] = String(Math.floor(deadline + offset));
+    }
+    for (const { call } of batch) {
+      if (call.sentAt >= 0) continue;
+      call.sentAt = local;
+      try {
+        call.options?.sent?.();
+      } catch {
+        // The limiter's hook: a failure there must not keep the batch's other decisions unsent.
+      }
     }
     let sent: Promise<unknown>;
     try {
@@ -535,13 +544,14 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
         const now = Number(reply[0]);
         if (this.#now === undefined && node !== undefined) this.#offsets.sample(node, now, local);
         let at = 1;
+        // One error for the batch: its decisions failed together, as one failure.
+        let late: StoreError | undefined;
         for (const pending of batch) {
           if (Number(reply[at]) === LATE) {
-            pending.reject(
-              new StoreError(
-                "the decision reached Redis after the limiter's deadline; nothing was charged (the limiter answered without Redis)",
-              ),
+            late ??= new StoreError(
+              "the decision reached Redis after the limiter's deadline; nothing was charged (the limiter answered without Redis)",
             );
+            pending.reject(late);
           } else {
             pending.resolve(readDecision(reply, at, pending.checks.length, now));
           }

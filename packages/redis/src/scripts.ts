@@ -68,10 +68,10 @@ end
  * KEYS: per decision, per check: the policy's key, then, only for a check with a
  * suspension penalty, the identity's denial count and its suspension marker (all with the
  * identity's hash tag). ARGV[1]: the time in ms to use, or '' for Redis TIME (tests pass a
- * clock). Then one string per decision: `<peek> <deadline>;<checks>`. `peek` is 1 to decide
- * without charging anything or counting a denial; `deadline` is the Redis time in ms from
- * which the decision must not be charged any more (the limiter has stopped waiting for
- * it), 0 for none. The checks are separated by ',', each nine space-separated numbers:
+ * clock). ARGV[2]: the deadline, the Redis time in ms from which the batch's decisions must
+ * not be charged any more (the limiter has stopped waiting for them), '0' for none. Then
+ * one string per decision: `<peek>;<checks>`, `peek` 1 to decide without charging anything
+ * or counting a denial. The checks are separated by ',', each nine space-separated numbers:
  * algorithm (0 fixed window, 1 token bucket), limit, windowMs, capacity, cost, shadow
  * (0/1), and the penalty: threshold (0: none), its window in ms, the suspension in ms.
  * (One argument per decision, not nine per check: every argument is encoded by the client
@@ -115,10 +115,11 @@ local values, times, fits, blocked, at = {}, {}, {}, {}, {}
 local replies, r = { now }, 1
 -- Decides the checks of one request, whose keys start at KEYS[first]; appends its reply
 -- to replies and returns the index of the next request's first key.
+local deadline = tonumber(ARGV[2])
 local function decide(checks, first)
   local count = #checks
   local k = first
-  if checks.deadline > 0 and now >= checks.deadline then
+  if deadline > 0 and now >= deadline then
     -- The limiter has answered this request without Redis by now: charging it would count
     -- it twice (ioredis discards the late reply, so the app could never refund it).
     r = r + 1
@@ -260,9 +261,7 @@ end
 local parsed = {}
 local function parse(arg)
   local semicolon = find(arg, ';', 1, true)
-  local head = sub(arg, 1, semicolon - 1)
-  local space = find(head, ' ', 1, true)
-  local checks = { peek = sub(head, 1, space - 1) == '1', deadline = tonumber(sub(head, space + 1)) }
+  local checks = { peek = sub(arg, 1, semicolon - 1) == '1' }
   for spec in string.gmatch(sub(arg, semicolon + 1), '[^,]+') do
     local c = {}
     for field in string.gmatch(spec, '%S+') do c[#c + 1] = tonumber(field) end
@@ -272,7 +271,7 @@ local function parse(arg)
   return checks
 end
 local first = 1
-for d = 2, #ARGV do
+for d = 3, #ARGV do
   first = decide(parsed[ARGV[d]] or parse(ARGV[d]), first)
 end
 return replies
