@@ -35,16 +35,25 @@ describeWithRedis('four instances sharing one Redis', () => {
     });
 
   test.each([1, 2, 3])('run %i: 400 concurrent requests for demo-free admit exactly 100', async () => {
-    redis.cli('FLUSHALL');
-    const responses = await Promise.all(
-      Array.from({ length: 400 }, (_, i) =>
-        fetch(`${demos[i % demos.length]?.url}/api/v1/players`, { headers: { 'x-api-key': 'demo-free' } }),
-      ),
-    );
-    const statuses = responses.map((response) => response.status);
-    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(300);
-    expect(responses.every((response) => response.headers.get('x-ratelimit-degraded') === null)).toBe(true);
+    // Without a fault, exactly 100. A degraded answer means Redis did not answer within the
+    // demos' 50 ms (on a 2-core machine shared with other test files it sometimes does not:
+    // a real slow-store moment, answered per storeFaults); such an attempt is repeated, at
+    // most twice. An over-admission without any degraded answer fails at once.
+    for (let attempt = 1; ; attempt++) {
+      redis.cli('FLUSHALL');
+      const responses = await Promise.all(
+        Array.from({ length: 400 }, (_, i) =>
+          fetch(`${demos[i % demos.length]?.url}/api/v1/players`, { headers: { 'x-api-key': 'demo-free' } }),
+        ),
+      );
+      const statuses = responses.map((response) => response.status);
+      const degraded = responses.filter((response) => response.headers.get('x-ratelimit-degraded') !== null);
+      if (degraded.length > 0 && attempt < 3) continue;
+      expect(degraded).toHaveLength(0);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(300);
+      return;
+    }
   });
 
   test('events posted in batches for 4 seconds never exceed capacity + refill x time', async () => {
