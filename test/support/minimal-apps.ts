@@ -43,9 +43,8 @@ export interface MinimalAppOptions {
   readonly fastify?: Omit<FastifyRateLimitOptions, 'limiter'>;
 }
 
-export type { RunningServer as MinimalApp } from './targets';
-
-type MinimalApp = import('./targets').RunningServer;
+/** A running minimal app. */
+export type MinimalApp = RunningServer;
 
 export interface MinimalTarget {
   readonly name: string;
