@@ -53,7 +53,8 @@ const ENTRY_EXPORTS = {
   '@tierlimit/fastify': ['fastifyRateLimit', 'createRateLimiter'],
   '@tierlimit/redis': ['redisStore', 'recommendedRedisOptions', 'createRedisClient', 'RedisStore'],
   '@tierlimit/ws': ['webSocketGuard', 'WebSocketGuard', 'GuardedConnection', 'CloseCode', 'refuseUpgrade'],
-  '@tierlimit/client': ['createClient', 'withRetry', 'parseRateLimit', 'createQueue', 'createTokenBucket'],
+  '@tierlimit/client': ['createClient', 'createRateLimitedFetch', 'localBudget', 'withRetry', 'parseRateLimit'],
+  '@tierlimit/client/redis': ['redisBudget', 'BudgetTimeoutError'],
 };
 
 /** Type packages a consumer needs next to each runtime peer (the others ship their own types). */
@@ -464,6 +465,9 @@ async function main() {
   const response = await client.withRetry(({ signal }) => fetch(expressServer.url + '/x', { headers: { 'x-api-key': 'key-free' }, signal }));
   assert(response.ok, 'client: withRetry got ' + response.status);
   assert(client.parseRateLimit(response.headers)?.limit === 100, 'client: parseRateLimit did not read the limit');
+  const limitedFetch = client.createRateLimitedFetch({ budget: { rate: 10 }, concurrency: 2 });
+  const limited = await limitedFetch(expressServer.url + '/x', { headers: { 'x-api-key': 'key-free' }, weight: 2 });
+  assert(limited.ok, 'client: createRateLimitedFetch got ' + limited.status);
 
   // The WebSocket guard on a plain http server, and ws's own client.
   const { WebSocket, WebSocketServer } = await load('ws');
@@ -499,6 +503,16 @@ async function main() {
     const decision = await limiter.check({ ip: '127.0.0.1', headers: { 'x-api-key': 'key-free' } }, { policy: 'api' });
     assert(decision.allowed && decision.limit === 100 && decision.degraded === undefined, 'redis: decision ' + JSON.stringify({ allowed: decision.allowed, limit: decision.limit, degraded: decision.degraded }));
     await limiter.close(); // closes the store, and so the client it made for \`url\`
+    // A budget shared through Redis, from the client's Redis entry.
+    const ioredis = await load('ioredis');
+    const Redis = ioredis.Redis ?? ioredis.default.Redis;
+    const redisClient = new Redis(process.env.PACK_CHECK_REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+    await redisClient.connect();
+    const budget = modules['@tierlimit/client/redis'].redisBudget({ client: redisClient, key: 'pack-check', rate: 10, onWarning: () => {} });
+    await budget.take(4);
+    const wait = await budget.timeUntilAvailable(10);
+    assert(!budget.degraded && wait > 0, 'redis budget: ' + JSON.stringify({ degraded: budget.degraded, wait }));
+    redisClient.disconnect();
     console.log('REDIS ok');
   }
 ${
@@ -546,7 +560,8 @@ import { fastifyRateLimit, type FastifyRouteRateLimit } from '@tierlimit/fastify
 import { rateLimit as koaRateLimit, type RateLimitState } from '@tierlimit/koa';
 import { recommendedRedisOptions, redisStore, type RedisStoreOptions } from '@tierlimit/redis';
 import { type GuardedConnection, webSocketGuard } from '@tierlimit/ws';
-import { createClient, parseRateLimit, type RateLimitInfo, withRetry } from '@tierlimit/client';
+import { createClient, createRateLimitedFetch, parseRateLimit, type RateLimitInfo, withRetry } from '@tierlimit/client';
+import { redisBudget } from '@tierlimit/client/redis';
 import express from 'express';
 import { type FastifyContextConfig, fastify } from 'fastify';
 import { Redis } from 'ioredis';
@@ -622,17 +637,23 @@ const response: Promise<Response> = withRetry(({ signal }) => fetch('http://127.
 const info: RateLimitInfo | undefined = parseRateLimit(new Headers());
 // @ts-expect-error retries is a number of attempts
 createClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: 'k', retries: 'many' });
+const budget = redisBudget({ client: new Redis({ lazyConnect: true }), key: 'customerio:track:workspace-1', rate: 100, perMs: 1_000, burst: 100 });
+const cioFetch = createRateLimitedFetch({ budget, concurrency: 10, retry: { maxRetries: 4 } });
+const identified: Promise<Response> = cioFetch('https://track.customer.io/api/v1/customers/42', { method: 'PUT', weight: 1 });
+// @ts-expect-error a weight is a number of units
+cioFetch('https://track.customer.io/api/v2/batch', { weight: 'heavy' });
 
-export { badConfig, configurationError, fastifyRoute, info, response, store, tracked };
+export { badConfig, configurationError, fastifyRoute, identified, info, response, store, tracked };
 `;
 
 /** A browser project: DOM types, no Node types, only the client. */
-const BROWSER_SOURCE = `import { createClient, parseRateLimit, withRetry } from '@tierlimit/client';
+const BROWSER_SOURCE = `import { createClient, createRateLimitedFetch, localBudget, parseRateLimit, withRetry } from '@tierlimit/client';
 
 const client = createClient({ baseUrl: 'https://api.example.com', apiKey: 'key' });
 const info = parseRateLimit(new Headers());
 const response: Promise<Response> = withRetry(({ signal }) => fetch('https://api.example.com', { signal }));
-export { client, info, response };
+const limited: Promise<Response> = createRateLimitedFetch({ budget: localBudget({ rate: 10 }) })('https://api.example.com');
+export { client, info, limited, response };
 `;
 
 const STRICT = {

@@ -15,7 +15,17 @@ const packages = {
   fastify: ['fastifyRateLimit', 'createRateLimiter'],
   redis: ['redisStore', 'recommendedRedisOptions', 'createRedisClient', 'RedisStore'],
   ws: ['webSocketGuard', 'WebSocketGuard', 'GuardedConnection', 'CloseCode', 'refuseUpgrade'],
-  client: ['createClient', 'withRetry', 'parseRateLimit', 'createQueue', 'createTokenBucket', 'createPacer'],
+  client: [
+    'createClient',
+    'createRateLimitedFetch',
+    'localBudget',
+    'withRetry',
+    'parseRateLimit',
+    'createQueue',
+    'createTokenBucket',
+    'createPacer',
+  ],
+  'client/redis': ['redisBudget', 'BudgetTimeoutError'],
 } as const;
 
 function run(script: string, type: 'commonjs' | 'module', cwd: string): string {
@@ -23,11 +33,13 @@ function run(script: string, type: 'commonjs' | 'module', cwd: string): string {
 }
 
 describe.each(Object.entries(packages))('@tierlimit/%s build', (name, exportsExpected) => {
-  const dir = join(root, 'packages', name);
+  // An entry is a package (`core`) or a subpath of one (`client/redis`, built as dist/redis.*).
+  const [pkg, subpath] = name.split('/') as [string, string | undefined];
+  const dir = join(root, 'packages', pkg);
 
   test('dist exists (the test command builds before running jest)', () => {
-    for (const file of ['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts']) {
-      expect(existsSync(join(dir, 'dist', file))).toBe(true);
+    for (const extension of ['js', 'cjs', 'd.ts', 'd.cts']) {
+      expect(existsSync(join(dir, 'dist', `${subpath ?? 'index'}.${extension}`))).toBe(true);
     }
   });
 

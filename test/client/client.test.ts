@@ -429,4 +429,62 @@ describe('configuration', () => {
     await client.stats();
     expect(urls).toEqual(['https://api.example.com/tenant-1/api/v1/events/stats']);
   });
+
+  test('endpoints and the batch body are options: events of another shape go where the API wants them', async () => {
+    const time = new VirtualTime();
+    const api = new FakeEventsApi({ clock: time, burst: 50 });
+    const seen: Array<{ path: string; body: unknown }> = [];
+    // The API under test speaks /v2/signals with { signals: [...] }; the fake behind it speaks tierlimit's paths.
+    const paths: Record<string, string> = {
+      '/v2/signals': '/api/v1/events',
+      '/v2/signals/bulk': '/api/v1/events/batch',
+      '/v2/signals/counters': '/api/v1/events/stats',
+    };
+    const fetch = async (input: string | URL | Request, init: RequestInit = {}) => {
+      const url = new URL(String(input));
+      const body = typeof init.body === 'string' ? (JSON.parse(init.body) as Record<string, unknown>) : undefined;
+      seen.push({ path: url.pathname, body });
+      const events = (body?.signals as Array<Record<string, unknown>> | undefined)?.map((e) => ({
+        ...e,
+        name: e.type,
+      }));
+      const translated = events === undefined ? init.body : JSON.stringify({ events });
+      return api.fetch(`http://api.test${paths[url.pathname]}`, { ...init, body: translated ?? null });
+    };
+    const client = createClient<{ type: string }>({
+      baseUrl: 'http://api.test',
+      apiKey: 'demo-free',
+      fetch: fetch as typeof globalThis.fetch,
+      now: time.now,
+      sleep: time.sleep,
+      endpoints: { track: '/v2/signals', batch: '/v2/signals/bulk', stats: '/v2/signals/counters' },
+      batchBody: (signals) => ({ signals }),
+      validateEvent: (event) => (typeof event.type === 'string' ? undefined : 'a signal needs a type'),
+      generateId: (() => {
+        let n = 0;
+        return () => `s-${++n}`;
+      })(),
+    });
+    await time.run(client.trackBatch([{ type: 'a' }, { type: 'b' }]));
+    await expect(time.run(client.stats())).resolves.toEqual({ received: 2, duplicates: 0 });
+    await expect(time.run(client.trackBatch([{ kind: 'x' } as never]))).rejects.toMatchObject({
+      failed: [{ error: expect.objectContaining({ code: 'INVALID_EVENT', message: 'a signal needs a type' }) }],
+    });
+    expect(seen.map((request) => request.path)).toEqual([
+      '/v2/signals/bulk',
+      '/v2/signals/bulk',
+      '/v2/signals/counters',
+    ]);
+    expect(seen[1]?.body).toEqual({ signals: [{ type: 'b', id: 's-2' }] });
+  });
+
+  test.each([
+    [{ endpoints: { track: 'events' } }, 'Expected `endpoints.track` to be a path starting with `/`'],
+    [{ endpoints: { tracks: '/e' } }, 'Unknown endpoints option `tracks`'],
+    [{ batchBody: 'events' }, 'Expected `batchBody` to be a function'],
+  ])('%j is refused at construction', (bad, message) => {
+    expect(() => createClient({ baseUrl: 'https://api.example.com', apiKey: 'k', ...bad } as ClientOptions)).toThrow(
+      message,
+    );
+  });
 });

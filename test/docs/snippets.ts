@@ -17,8 +17,8 @@
  *   demo: <framework>   run it against a demo API (`TIERLIMIT_URL` points at it)
  *
  * A block that calls `.listen(` is a server and is always run; one that mentions
- * `@tierlimit/redis`, `ioredis` or `REDIS_URL` gets `REDIS_URL` when it runs. Directive
- * values cannot contain `;`.
+ * `@tierlimit/redis`, `@tierlimit/client/redis`, `ioredis` or `REDIS_URL` gets `REDIS_URL`
+ * when it runs. Directive values cannot contain `;`.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -227,5 +227,5 @@ export function startsServer(block: CodeBlock): boolean {
 
 /** Whether running a code block needs Redis. */
 export function needsRedis(block: CodeBlock): boolean {
-  return /@tierlimit\/redis|REDIS_URL|from 'ioredis'/.test(block.code);
+  return /@tierlimit\/(client\/)?redis|REDIS_URL|from 'ioredis'/.test(block.code);
 }

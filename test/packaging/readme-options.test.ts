@@ -14,7 +14,7 @@ function fieldsOf(pkg: string, name: string): string[] {
   const dir = join(root, 'packages', pkg, 'src');
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const source = readFileSync(join(dir, file), 'utf8');
-    const start = source.search(new RegExp(`^export interface ${name}(<[^>]*>)? \\{`, 'm'));
+    const start = source.search(new RegExp(`^export interface ${name}(<[^>]*>)?( extends [^{]+)? \\{`, 'm'));
     if (start === -1) continue;
     const end = source.indexOf('\n}', start);
     const body = source.slice(start, end);
@@ -55,6 +55,12 @@ const cases: Array<[string, string, string, string]> = [
   ['client', 'client', 'QueueOptions', ''],
   ['client', 'client', 'PacerOptions', ''],
   ['client', 'client', 'TokenBucketOptions', ''],
+  ['client', 'client', 'ClientEndpoints', 'endpoints.'],
+  ['client', 'client', 'RateLimitedFetchOptions', ''],
+  ['client', 'client', 'RateLimitedFetchRetryOptions', 'retry.'],
+  ['client', 'client', 'RateLimitedRequestInit', ''],
+  ['client', 'client', 'LocalBudgetOptions', ''],
+  ['client', 'client', 'RedisBudgetOptions', ''],
 ];
 
 test.each(cases)('packages/%s/README.md documents every field of packages/%s %s', (pkg, source, iface, prefix) => {

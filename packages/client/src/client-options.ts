@@ -4,22 +4,37 @@
  * never later in the middle of an import.
  */
 import { ClientConfigError } from './errors.js';
-import { defaultEventValidator, type EventValidator } from './event.js';
+import { defaultEventValidator, type EventValidator, type TrackEvent } from './event.js';
 import { randomId } from './event-id.js';
 import type { Sleep } from './sleep.js';
 import type { TokenBucketOptions } from './token-bucket.js';
 import {
   fractionBelowOne,
+  globalFetch,
   invalid,
   optionalFunction,
   plainOptions,
   positiveInteger,
   rejectUnknownKeys,
+  withoutUndefined,
 } from './validate.js';
 import { type ResolvedRetryOptions, type RetryInfo, resolveRetryOptions } from './with-retry.js';
 
-/** Options of {@link createClient}. Only `baseUrl` and `apiKey` are required. */
-export interface ClientOptions {
+/** The paths of a tierlimit-style events API, each appended to `baseUrl`. */
+export interface ClientEndpoints {
+  /** Takes one event as the JSON body (`track`). Default `'/api/v1/events'`. */
+  readonly track?: string;
+  /** Takes many events in one JSON body (`trackBatch`, `bulkImport`; see `batchBody`). Default `'/api/v1/events/batch'`. */
+  readonly batch?: string;
+  /** Answers `GET` with `{ received, duplicates }` (`stats`). Default `'/api/v1/events/stats'`. */
+  readonly stats?: string;
+}
+
+/**
+ * Options of {@link createClient}. Only `baseUrl` and `apiKey` are required. `E` is the
+ * shape of your events (default: tierlimit's, a `name` and any other properties).
+ */
+export interface ClientOptions<E extends object = TrackEvent> {
   /** The API's origin and optional path prefix, for example `https://api.example.com`. Required. */
   readonly baseUrl: string;
   /**
@@ -31,6 +46,13 @@ export interface ClientOptions {
   readonly fetch?: typeof fetch;
   /** Extra request headers sent with every request (a `User-Agent`, tracing headers). Default: none. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Where the events API lives under `baseUrl` (see `ClientEndpoints`). Default: tierlimit's paths. */
+  readonly endpoints?: ClientEndpoints;
+  /**
+   * The JSON body of a batch request, from its events (each with its `id`). Default:
+   * `(events) => ({ events })`, what tierlimit's demo servers take.
+   */
+  readonly batchBody?: (events: ReadonlyArray<E & { readonly id: string }>) => unknown;
 
   /** Retries after the first attempt of each request. Default `5`. */
   readonly retries?: number;
@@ -72,8 +94,8 @@ export interface ClientOptions {
   readonly concurrency?: number;
   /**
    * Checks each event before it is sent; return a message to reject it without a request
-   * (it then fails with code `INVALID_EVENT`). Default: the events API's rule, a `name`
-   * of 1 to 200 characters.
+   * (it then fails with code `INVALID_EVENT`). Default: tierlimit's rule, a `name` of 1
+   * to 200 characters; give your own when your events have another shape.
    */
   readonly validateEvent?: EventValidator;
   /** Makes ids for events that have none. Default: `crypto.randomUUID()` (random hex where unavailable). */
@@ -92,6 +114,8 @@ export interface ResolvedClientOptions {
   readonly apiKey: string;
   readonly fetch: typeof fetch;
   readonly headers: Readonly<Record<string, string>>;
+  readonly endpoints: Required<ClientEndpoints>;
+  readonly batchBody: (events: readonly object[]) => unknown;
   /** Retry options without a signal; each call adds its own. `attemptTimeoutMs` is applied by the client. */
   readonly retry: ResolvedRetryOptions;
   readonly rateLimit: Pick<TokenBucketOptions, 'rate' | 'perMs' | 'burst'> | undefined;
@@ -108,6 +132,8 @@ const OPTION_NAMES = [
   'apiKey',
   'fetch',
   'headers',
+  'endpoints',
+  'batchBody',
   'retries',
   'baseDelayMs',
   'maxDelayMs',
@@ -127,7 +153,13 @@ const OPTION_NAMES = [
   'sleep',
 ] as const;
 
-export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+const DEFAULT_ENDPOINTS: Required<ClientEndpoints> = {
+  track: '/api/v1/events',
+  batch: '/api/v1/events/batch',
+  stats: '/api/v1/events/stats',
+};
+
+export function resolveClientOptions<E extends object>(options: ClientOptions<E>): ResolvedClientOptions {
   plainOptions(options, 'options');
   if (options === undefined) invalid('options', 'an options object with `baseUrl` and `apiKey`', options);
   rejectUnknownKeys(options, OPTION_NAMES, 'client');
@@ -166,6 +198,10 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     apiKey: apiKeyOf(options.apiKey),
     fetch: fetchImpl,
     headers,
+    endpoints: endpointsOf(options.endpoints),
+    batchBody:
+      optionalFunction<(events: readonly object[]) => unknown>(options.batchBody, 'batchBody') ??
+      ((events) => ({ events })),
     retry,
     rateLimit: options.rateLimit,
     adaptivePacing: options.adaptivePacing ?? true,
@@ -175,15 +211,6 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     validateEvent: optionalFunction<EventValidator>(options.validateEvent, 'validateEvent') ?? defaultEventValidator,
     generateId: optionalFunction<() => string>(options.generateId, 'generateId') ?? randomId,
   };
-}
-
-function globalFetch(): typeof fetch {
-  const candidate = (globalThis as { fetch?: typeof fetch }).fetch;
-  if (typeof candidate !== 'function') {
-    invalid('fetch', 'a fetch function (this runtime has no global fetch)', undefined);
-  }
-  // Some browsers throw "Illegal invocation" when fetch is called detached from globalThis.
-  return candidate.bind(globalThis);
 }
 
 /** An absolute http(s) URL without a trailing slash, so paths can be appended. */
@@ -200,6 +227,19 @@ function baseUrlOf(value: unknown): string {
   return url.href.replace(/\/+$/, '');
 }
 
+function endpointsOf(value: ClientEndpoints | undefined): Required<ClientEndpoints> {
+  if (value === undefined) return DEFAULT_ENDPOINTS;
+  plainOptions(value, 'endpoints');
+  rejectUnknownKeys(value, Object.keys(DEFAULT_ENDPOINTS), 'endpoints');
+  const endpoints = { ...DEFAULT_ENDPOINTS, ...withoutUndefined({ ...value }) };
+  for (const [name, path] of Object.entries(endpoints)) {
+    if (typeof path !== 'string' || !path.startsWith('/') || /[?#]/.test(path)) {
+      invalid(`endpoints.${name}`, 'a path starting with `/`, without a query or fragment', path);
+    }
+  }
+  return endpoints;
+}
+
 function apiKeyOf(value: unknown): string {
   // The value itself is never echoed: it is a secret.
   if (typeof value !== 'string' || value.length === 0) {
@@ -211,11 +251,4 @@ function apiKeyOf(value: unknown): string {
     throw new ClientConfigError('Expected `apiKey` to be a single-line string; it contains a line break or NUL.');
   }
   return value;
-}
-
-/** Drops keys whose value is `undefined`, so defaults apply (exactOptionalPropertyTypes forbids passing them). */
-function withoutUndefined<T extends Record<string, unknown>>(record: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
-  const result: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(record)) if (value !== undefined) result[key] = value;
-  return result as { [K in keyof T]?: Exclude<T[K], undefined> };
 }

@@ -1,8 +1,10 @@
 /**
- * `createClient`: a client for the events API (`POST /api/v1/events`,
- * `POST /api/v1/events/batch`, `GET /api/v1/events/stats`) that paces itself, retries
- * what can be retried with the same event ids, splits batches to the server's burst
- * capacity, and never loses an event without saying so.
+ * `createClient`: a client for a tierlimit-style events API (by default `POST
+ * /api/v1/events`, `POST /api/v1/events/batch`, `GET /api/v1/events/stats`; see
+ * `endpoints` and the README's "What createClient expects of the server") that paces
+ * itself, retries what can be retried with the same event ids, splits batches to the
+ * server's burst capacity, and never loses an event without saying so. For any other
+ * HTTP API, `createRateLimitedFetch`.
  */
 import { apiErrorFrom, countField, readJson } from './api-response.js';
 import {
@@ -74,20 +76,20 @@ export class TrackBatchError extends TierlimitClientError {
   }
 }
 
-/** A client for the events API; see {@link createClient}. */
-export interface TierlimitClient {
+/** A client for an events API; see {@link createClient}. `E` is the shape of the events. */
+export interface TierlimitClient<E extends object = TrackEvent> {
   /**
    * Sends one event. Resolves once the server acknowledged it; rejects with an ApiError
    * (`INVALID_EVENT`, or the last status when retries ran out), an EventValidationError,
    * a RetryAfterTooLongError, a network error, or `signal.reason`.
    */
-  track(event: TrackEvent, options?: CallOptions): Promise<TrackResult>;
+  track(event: E, options?: CallOptions): Promise<TrackResult>;
   /**
    * Sends many events in as few requests as the server's burst capacity allows. Resolves
    * when all were acknowledged; otherwise rejects with a TrackBatchError listing the
    * events that were not (the others are stored).
    */
-  trackBatch(events: readonly TrackEvent[], options?: CallOptions): Promise<TrackBatchResult>;
+  trackBatch(events: readonly E[], options?: CallOptions): Promise<TrackBatchResult>;
   /**
    * Imports a large or endless source of events, with bounded memory, and resolves with a
    * report in which every pulled item is either counted as sent or listed in `failed`.
@@ -102,10 +104,6 @@ export interface TierlimitClient {
   /** The events endpoints' rate-limit state as last reported, or `undefined`. */
   readonly rateLimit: RateLimitInfo | undefined;
 }
-
-const SINGLE_PATH = '/api/v1/events';
-const BATCH_PATH = '/api/v1/events/batch';
-const STATS_PATH = '/api/v1/events/stats';
 
 /**
  * Errors after which every later request with this client would fail the same way: stop
@@ -128,9 +126,9 @@ function halves<T>(items: T[]): [T[], T[]] {
  * const client = createClient({ baseUrl: 'https://api.example.com', apiKey: process.env.API_KEY });
  * await client.track({ name: 'signup', plan: 'pro' });
  */
-export function createClient(options: ClientOptions): TierlimitClient {
+export function createClient<E extends object = TrackEvent>(options: ClientOptions<E>): TierlimitClient<E> {
   const resolved = resolveClientOptions(options);
-  const { retry, baseUrl } = resolved;
+  const { retry, baseUrl, endpoints } = resolved;
   const { now, sleep } = retry;
   const pacer = createPacer({
     adaptive: resolved.adaptivePacing,
@@ -216,7 +214,7 @@ export function createClient(options: ClientOptions): TierlimitClient {
     }
     let body: string;
     try {
-      body = JSON.stringify({ events });
+      body = JSON.stringify(resolved.batchBody(events));
     } catch (error) {
       // One unserialisable event (a BigInt, a cycle) must not sink its neighbours: isolate it.
       if (events.length > 1) {
@@ -229,7 +227,7 @@ export function createClient(options: ClientOptions): TierlimitClient {
 
     let response: Response;
     try {
-      response = await call('POST', BATCH_PATH, body, events.length, signal, sink);
+      response = await call('POST', endpoints.batch, body, events.length, signal, sink);
     } catch (error) {
       sink.failed(events, error);
       if (isFatal(error)) sink.fatal(error);
@@ -288,7 +286,7 @@ export function createClient(options: ClientOptions): TierlimitClient {
       } catch (error) {
         throw new EventValidationError('The event cannot be serialised as JSON.', { cause: error });
       }
-      const response = await call('POST', SINGLE_PATH, body, 1, callOptions.signal, undefined);
+      const response = await call('POST', endpoints.track, body, 1, callOptions.signal, undefined);
       if (!response.ok) throw await apiErrorFrom(response);
       const result = await readJson(response);
       return { id: prepared.id, duplicate: (countField(result, 'duplicates') ?? 0) > 0 };
@@ -316,7 +314,7 @@ export function createClient(options: ClientOptions): TierlimitClient {
     bulkImport,
 
     async stats(callOptions = {}) {
-      const response = await call('GET', STATS_PATH, undefined, undefined, callOptions.signal, undefined);
+      const response = await call('GET', endpoints.stats, undefined, undefined, callOptions.signal, undefined);
       if (!response.ok) throw await apiErrorFrom(response);
       const body = await readJson(response);
       return { received: countField(body, 'received') ?? 0, duplicates: countField(body, 'duplicates') ?? 0 };

@@ -1,3 +1,4 @@
+export type { Budget } from './budget.js';
 export {
   BulkImportError,
   type BulkImportOptions,
@@ -16,7 +17,7 @@ export {
   type TrackBatchResult,
   type TrackResult,
 } from './client.js';
-export type { ClientOptions } from './client-options.js';
+export type { ClientEndpoints, ClientOptions } from './client-options.js';
 export {
   ApiError,
   ClientConfigError,
@@ -29,6 +30,7 @@ export { defaultEventValidator, type EventValidator, type IdentifiedEvent, type 
 export { randomId } from './event-id.js';
 export type { HeadersLike } from './headers.js';
 export { parseHttpDate } from './http-date.js';
+export { type LocalBudget, type LocalBudgetOptions, localBudget } from './local-budget.js';
 export { createPacer, type Pacer, type PacerOptions, type Permit } from './pacer.js';
 export { createQueue, type Queue, type QueueOptions, type QueueTaskContext, type QueueTaskOptions } from './queue.js';
 export {
@@ -38,6 +40,13 @@ export {
   type RateLimitSource,
   type RateLimitState,
 } from './rate-limit-headers.js';
+export { createRateLimitedFetch } from './rate-limited-fetch.js';
+export type {
+  RateLimitedFetch,
+  RateLimitedFetchOptions,
+  RateLimitedFetchRetryOptions,
+  RateLimitedRequestInit,
+} from './rate-limited-fetch-options.js';
 export { parseRetryAfter } from './retry-after.js';
 export { type Sleep, sleep } from './sleep.js';
 export { createTokenBucket, type TokenBucket, type TokenBucketOptions } from './token-bucket.js';

@@ -19,6 +19,7 @@
  * Requests in flight are counted: each permit remembers how many units had been granted
  * when it was sent, so a response's `Remaining` is reduced by whatever was sent after it.
  */
+import type { Budget } from './budget.js';
 import { CostExceedsBurstError } from './errors.js';
 import type { RateLimitInfo } from './rate-limit-headers.js';
 import { sleep as defaultSleep, type Sleep } from './sleep.js';
@@ -28,11 +29,12 @@ import { fractionBelowOne, optionalFunction, plainOptions, rejectUnknownKeys } f
 /** Options of {@link createPacer}. */
 export interface PacerOptions {
   /**
-   * A client-side token bucket every permit also draws from (a bucket, or options to make
-   * one with this pacer's clock): set it to your plan's rate and burst so the client never
-   * sends faster than the server refills. Default: none.
+   * A client-side token bucket every permit also draws from (a bucket, a `Budget` such as
+   * `localBudget` or `redisBudget`, or options to make a token bucket with this pacer's
+   * clock): set it to your plan's rate and burst so the client never sends faster than the
+   * server refills. Default: none.
    */
-  readonly bucket?: TokenBucket | TokenBucketOptions;
+  readonly bucket?: TokenBucket | Budget | TokenBucketOptions;
   /**
    * Adapt to the server's reported state. `false` keeps only the bucket and `pauseUntil`.
    * Default `true`.
@@ -73,6 +75,9 @@ export interface Pacer {
 
 const OPTIONS = ['bucket', 'adaptive', 'lowWatermark', 'now', 'sleep'];
 
+/** What the pacer draws from: a token bucket or a budget (which may only be asked asynchronously). */
+type Bucket = Pick<TokenBucket, 'take' | 'burst' | 'ratePerMs'> & { tryTake?: (n: number) => boolean };
+
 interface Waiter {
   readonly n: number;
   readonly signal: AbortSignal | undefined;
@@ -110,11 +115,11 @@ export function createPacer(options: PacerOptions = {}): Pacer {
   const sleep = optionalFunction<Sleep>(options.sleep, 'sleep') ?? defaultSleep;
   const lowWatermark = fractionBelowOne(options.lowWatermark ?? 0.1, 'lowWatermark');
   const adaptive = options.adaptive ?? true;
-  const bucket: TokenBucket | undefined =
+  const bucket: Bucket | undefined =
     options.bucket === undefined
       ? undefined
-      : typeof (options.bucket as TokenBucket).take === 'function'
-        ? (options.bucket as TokenBucket)
+      : typeof (options.bucket as Bucket).take === 'function'
+        ? (options.bucket as Bucket)
         : createTokenBucket({ now, sleep, ...(options.bucket as TokenBucketOptions) });
   const refillPerMs = bucket?.ratePerMs;
 
@@ -227,7 +232,7 @@ export function createPacer(options: PacerOptions = {}): Pacer {
           continue;
         }
         if (bucket !== undefined && !head.tokensTaken) {
-          if (!bucket.tryTake(head.n)) {
+          if (bucket.tryTake?.(head.n) !== true) {
             try {
               await bucket.take(head.n, head.signal);
             } catch (error) {

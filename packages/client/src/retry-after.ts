@@ -23,3 +23,16 @@ export function parseRetryAfter(
   if (date === undefined) return undefined;
   return Math.max(0, date - (serverNow ?? now));
 }
+
+/**
+ * The wait a response's `Retry-After` asks for, in ms, measured against its `Date` header
+ * when it has one; `undefined` when it has none or a malformed one.
+ */
+export function retryAfterOf(response: Response, now: number): number | undefined {
+  const date = response.headers.get('date');
+  return parseRetryAfter(
+    response.headers.get('retry-after'),
+    now,
+    date === null ? undefined : parseHttpDate(date, now),
+  );
+}

@@ -79,3 +79,22 @@ export function rejectUnknownKeys(value: object, known: readonly string[], what:
     }
   }
 }
+
+/** The runtime's fetch, bound to globalThis; a ClientConfigError where there is none. */
+export function globalFetch(): typeof fetch {
+  const candidate = (globalThis as { fetch?: typeof fetch }).fetch;
+  if (typeof candidate !== 'function') {
+    invalid('fetch', 'a fetch function (this runtime has no global fetch)', undefined);
+  }
+  // Some browsers throw "Illegal invocation" when fetch is called detached from globalThis.
+  return candidate.bind(globalThis);
+}
+
+/** Drops keys whose value is `undefined`, so defaults apply (exactOptionalPropertyTypes forbids passing them). */
+export function withoutUndefined<T extends Record<string, unknown>>(
+  record: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(record)) if (value !== undefined) result[key] = value;
+  return result as { [K in keyof T]?: Exclude<T[K], undefined> };
+}

@@ -6,8 +6,7 @@
 import { clampUnit, fullJitterDelay } from './backoff.js';
 import { isNetworkError, isResponseLike, isRetryableStatus } from './classify.js';
 import { RetryAfterTooLongError } from './errors.js';
-import { parseHttpDate } from './http-date.js';
-import { parseRetryAfter } from './retry-after.js';
+import { retryAfterOf } from './retry-after.js';
 import { abortable, sleep as defaultSleep, type Sleep } from './sleep.js';
 import { withTimeout } from './timeout.js';
 import {
@@ -221,15 +220,7 @@ export async function retryLoop<T>(
     }
 
     const now = options.now();
-    let retryAfterMs: number | undefined;
-    if (response !== undefined) {
-      const date = response.headers.get('date');
-      retryAfterMs = parseRetryAfter(
-        response.headers.get('retry-after'),
-        now,
-        date === null ? undefined : parseHttpDate(date, now),
-      );
-    }
+    const retryAfterMs = response === undefined ? undefined : retryAfterOf(response, now);
     let delayMs: number;
     if (retryAfterMs !== undefined && response !== undefined) {
       if (retryAfterMs > options.maxRetryAfterMs) {
