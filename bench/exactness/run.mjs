@@ -44,11 +44,7 @@ const concurrency = Number(values.concurrency);
 const limit = Number(values.limit);
 const runs = Number(values.runs);
 
-// Redis at a higher CPU priority where the runner may give it one: these runs are about the
-// app instances on a busy machine; a Redis starved of CPU by them is a slow store, a fault
-// (see --fault), which a dedicated Redis host would not have.
-const redis = await RedisServer.start({ priority: true });
-console.log(`redis-server on port ${redis.port}${redis.priority ? ', at nice -10' : ''}`);
+const redis = await RedisServer.start();
 const servers = await Promise.all(
   Array.from({ length: instances }, () =>
     startServer({

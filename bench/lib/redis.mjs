@@ -24,22 +24,15 @@ export class RedisServer {
   #child;
   #admin;
   port = 0;
-  /** Whether it runs at a higher CPU priority (see start). */
-  priority = false;
 
-  /**
-   * `priority`: run redis-server at a higher CPU priority (nice -10) when this process may
-   * (root): a Redis on its own host is never starved of CPU by the app instances, as it is
-   * on one 2-core machine that runs them all. Ignored otherwise.
-   */
-  static async start({ priority = false } = {}) {
+  static async start() {
     const server = new RedisServer();
     server.port = await freePort();
-    const args = ['--port', String(server.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-    server.priority = priority && process.getuid?.() === 0;
-    server.#child = server.priority
-      ? track('nice', ['-n', '-10', 'redis-server', ...args], { stdio: 'ignore' })
-      : track('redis-server', args, { stdio: 'ignore' });
+    server.#child = track(
+      'redis-server',
+      ['--port', String(server.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
     server.#admin = new Redis({
       port: server.port,
       host: '127.0.0.1',

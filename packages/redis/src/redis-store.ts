@@ -108,6 +108,8 @@ type ScriptResult = ConsumeResult & { readonly now: number };
 const FIELDS_PER_STATE = 4;
 /** The `allowed` field of a decision the script refused to run: it was past its deadline. */
 const LATE = 2;
+/** A decision's deadline in Redis stays this far inside ioredis's commandTimeout (see #send), ms. */
+const REPLY_MARGIN_MS = 50;
 /**
  * Most decisions in one script call. A batch holds the decisions of one turn of the event
  * loop; the cap bounds how long one script keeps Redis busy (about 2 us per decision).
@@ -148,6 +150,8 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
   /** The client queues commands itself while disconnected (not recommended): then the store does not. */
   readonly #offlineQueue: boolean;
   readonly #connectTimeoutMs: number;
+  /** How long ioredis waits for a reply (its commandTimeout; unbounded without one), ms. */
+  readonly #replyWaitMs: number;
   #batch: Pending[] = [];
   #flushScheduled = false;
   #closed = false;
@@ -195,6 +199,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     const clientOptions = client instanceof Cluster ? client.options.redisOptions : client.options;
     this.#offlineQueue = client.options.enableOfflineQueue !== false;
     this.#connectTimeoutMs = clientOptions?.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#replyWaitMs = clientOptions?.commandTimeout ?? Number.POSITIVE_INFINITY;
     this.#waiting = new ReadyQueue(MAX_WAITING, (pending) =>
       pending.reject(
         new StoreError(
@@ -503,18 +508,32 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     const local = performance.now();
     const offset = this.#now === undefined && node !== undefined ? this.#offsets.get(node, local) : undefined;
     if (offset !== undefined) {
-      // In Redis time: the earliest moment the limiter stops waiting for one of the batch's
-      // decisions (sent + timeout), seen through an offset that is never below the true
-      // one, so the deadline is never early (see clock-offset.ts). No timeout, or no offset
-      // known yet: no deadline. With a test clock the script's time is fixed when the call
-      // is written, so it cannot be late.
+      // In Redis time, seen through an offset that is never below the true one (see
+      // clock-offset.ts): the earliest moment, of the batch's decisions, after which the
+      // limiter has surely stopped waiting and its late reply might be lost. That is one more
+      // timeout after the limiter's own deadline, within ioredis's commandTimeout: a
+      // decision Redis charges between the two comes back and is reconciled by the limiter
+      // (refunded if it refused the request without Redis), so the deadline need not be
+      // tight; and this process itself can stall for over 100 ms while it writes a batch (a
+      // garbage collection, the scheduler: measured on a busy 2-core machine), which a tight
+      // deadline would blame on Redis. No timeout, or no offset known yet: no deadline. With
+      // a test clock the script's time is fixed when the call is written, so it cannot be late.
       let deadline = Number.POSITIVE_INFINITY;
       for (const { call } of batch) {
-        if (call.timeoutMs !== undefined)
-          deadline = Math.min(deadline, (call.sentAt < 0 ? local : call.sentAt) + call.timeoutMs);
+        if (call.timeoutMs === undefined) continue;
+        const wait = Math.max(call.timeoutMs, Math.min(2 * call.timeoutMs, this.#replyWaitMs - REPLY_MARGIN_MS));
+        deadline = Math.min(deadline, (call.sentAt < 0 ? local : call.sentAt) + wait);
       }
       if (deadline !== Number.POSITIVE_INFINITY) args[keyCount + 1] = String(Math.floor(deadline + offset));
     }
+    let sent: Promise<unknown>;
+    try {
+      sent = this.#client.tierlimitConsume(keyCount, ...args);
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    // The limiter's timeout counts from here, once the batch is written: a stall of this
+    // process during the write is not the store's.
     for (const { call } of batch) {
       if (call.sentAt >= 0) continue;
       call.sentAt = local;
@@ -523,12 +542,6 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
       } catch {
         // The limiter's hook: a failure there must not keep the batch's other decisions unsent.
       }
-    }
-    let sent: Promise<unknown>;
-    try {
-      sent = this.#client.tierlimitConsume(keyCount, ...args);
-    } catch (error) {
-      sent = Promise.reject(error);
     }
     sent.then(
       (reply) => {
