@@ -151,15 +151,16 @@ export interface RateLimiterEvents {
 class RequestContext implements RenderContext {
   readonly now: number;
   readonly render: RenderOptions;
+  /** The limiter deciding (kept in the decision's parts, for a later mount). */
+  readonly owner: object;
   /** The framework's request, for the route's cost function and label. */
   request: unknown;
   route: Route | undefined;
   /** Decide without charging (see RouteHandler.peek). */
   peek = false;
-  /** The limiter deciding (kept in the decision, for a later mount). */
-  owner: object | undefined;
-  /** An earlier mount's decision for this request, and its parts. */
+  /** An earlier mount's decision for this request (of this limiter), when there is one. */
   priorDecision: Decision | undefined;
+  /** Its parts. */
   prior: DecisionParts | undefined;
   /** The client's address as the limiter keys it. */
   address: Address = UNKNOWN_ADDRESS;
@@ -172,7 +173,8 @@ class RequestContext implements RenderContext {
   readonly #header: string;
   #requestId: string | undefined;
 
-  constructor(now: number, headers: RequestHeaders, header: string, render: RenderOptions) {
+  constructor(owner: object, now: number, headers: RequestHeaders, header: string, render: RenderOptions) {
+    this.owner = owner;
     this.now = now;
     this.#headers = headers;
     this.#header = header;
@@ -639,8 +641,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     peek: boolean,
   ): Decision | Promise<Decision> {
     const options = this.#options;
-    const context = new RequestContext(options.now(), facts.headers, options.requestIdHeader, options.render);
-    context.owner = this;
+    const context = new RequestContext(this, options.now(), facts.headers, options.requestIdHeader, options.render);
     context.request = request;
     context.route = route;
     context.peek = peek;
@@ -1026,7 +1027,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
       outcomes = [...kept, ...outcomes];
       reported = [...keptCharges, ...charges];
     }
-    const parts = partsOf(context, outcomes, reported, { charged: charges, checks, result: answer, local });
+    const parts = partsOf(context, outcomes, reported, charges, answer, local);
     const decision = finish(context, parts, allowed);
     const states = answer.states;
     for (let i = 0; i < states.length; i++) {
@@ -1064,8 +1065,9 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
   /** Gives back every charge of a request's earlier mounts (to the store, or to the local fallback that made it). */
   #refundAll(parts: DecisionParts): void {
     for (let link: DecisionParts | undefined = parts; link !== undefined; link = link.previous) {
-      const { result, checks } = link;
-      if (result?.allowed !== true || checks === undefined) continue;
+      const { result, charged } = link;
+      if (result?.allowed !== true || charged === undefined) continue;
+      const checks = checksOf(charged);
       if (link.local) this.#guard.refundLocal(checks, result);
       else this.#guard.refund(checks, result);
     }
@@ -1111,11 +1113,18 @@ function serviceUnavailable(context: RequestContext, retryAfterMs: number): Deci
   });
 }
 
+/**
+ * A decision's parts. `charged` and `result`: what this decision's store call charged and
+ * the answer to it (a later mount of the limiter reads them; see RequestFacts.prior);
+ * `local`: the answer came from the local fallback.
+ */
 function partsOf(
   context: RequestContext,
   outcomes: readonly PolicyOutcome[],
   charges: readonly Charge[],
-  ledger?: Pick<DecisionParts, 'charged' | 'checks' | 'result' | 'local'>,
+  charged?: readonly Charge[],
+  result?: ConsumeResult,
+  local = false,
 ): DecisionParts {
   return {
     tier: context.tier,
@@ -1125,10 +1134,9 @@ function partsOf(
     identity: context.identity?.id,
     limits: context.identity?.tier,
     owner: context.owner,
-    charged: ledger?.charged,
-    checks: ledger?.checks,
-    result: ledger?.result,
-    local: ledger?.local,
+    charged,
+    result,
+    local,
     previous: context.prior,
   };
 }

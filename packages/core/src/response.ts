@@ -8,7 +8,7 @@ import type { Charge } from './charge.js';
 import type { Decision, ErrorBody, PolicyOutcome, ProblemBody } from './decision.js';
 import { describeDuration } from './duration.js';
 import { type StandardHeaders, standardHeaders } from './standard-headers.js';
-import type { ConsumeResult, StoreCheck } from './store.js';
+import type { ConsumeResult } from './store.js';
 import type { ResolvedTier } from './validate-options.js';
 
 /** How decisions are put on the wire; resolved once from the limiter's options. */
@@ -135,8 +135,7 @@ export interface DecisionParts {
   readonly owner?: object | undefined;
   /** What this decision's store call charged (a later mount's call charges only what is left). */
   readonly charged?: readonly Charge[] | undefined;
-  /** That call's checks and the answer to them, for a refund. */
-  readonly checks?: readonly StoreCheck[] | undefined;
+  /** The answer to that call, for a refund. */
   readonly result?: ConsumeResult | undefined;
   /** The answer came from the local fallback, which then holds the charge. */
   readonly local?: boolean | undefined;
@@ -144,12 +143,9 @@ export interface DecisionParts {
   readonly previous?: DecisionParts | undefined;
 }
 
-/** Where a decision keeps the parts it was made from (not part of the public shape). */
-const PARTS = Symbol('tierlimit.decisionParts');
-
 /** The parts a decision of this package was made from; `undefined` for SKIPPED, PASSED or a foreign object. */
 export function decisionParts(decision: Decision): DecisionParts | undefined {
-  return (decision as { [PARTS]?: DecisionParts })[PARTS];
+  return MadeDecision.partsOf(decision);
 }
 
 /**
@@ -224,46 +220,70 @@ function anyShadowDenied(outcomes: readonly PolicyOutcome[]): boolean {
   return false;
 }
 
-function decision(
-  parts: DecisionParts,
-  reported: PolicyOutcome | undefined,
-  fields: Pick<Decision, 'allowed' | 'status' | 'code' | 'retryAfterMs' | 'headers' | 'body'>,
-): Decision {
-  // Every field spelled out in one literal (no spread): one hidden class for every
-  // decision, which keeps this hot-path allocation cheap.
-  const made = {
-    allowed: fields.allowed,
-    status: fields.status,
-    code: fields.code,
-    tier: parts.tier,
-    identity: parts.identity,
-    limits: parts.limits,
-    policy: reported,
-    policies: parts.outcomes,
-    limit: reported === undefined ? 0 : reported.limit,
-    remaining: reported === undefined ? 0 : reported.remaining,
-    resetAt: reported === undefined ? 0 : reported.resetAt,
-    retryAfterMs: fields.retryAfterMs,
-    headers: fields.headers,
-    body: fields.body,
-    skipped: false,
-    degraded: parts.degraded,
-    [PARTS]: parts,
-  };
-  return made;
+/**
+ * A decision as the engine makes it: the public `Decision` fields, plus, in a private
+ * field (not enumerable, not in JSON), the parts it was made from, which a later mount of
+ * the same limiter reads (see `RequestFacts.prior`). A class rather than a literal with a
+ * symbol key: every field is in the object itself, one shape for every decision, and no
+ * property is added after it is built.
+ */
+class MadeDecision implements Decision {
+  readonly allowed: boolean;
+  readonly status: number;
+  readonly code: string | undefined;
+  readonly tier: string | undefined;
+  readonly identity: string | undefined;
+  readonly limits: ResolvedTier | undefined;
+  readonly policy: PolicyOutcome | undefined;
+  readonly policies: readonly PolicyOutcome[];
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetAt: number;
+  readonly retryAfterMs: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: ErrorBody | ProblemBody | undefined;
+  readonly skipped: boolean;
+  readonly degraded: 'local' | 'open' | undefined;
+  readonly #parts: DecisionParts;
+
+  constructor(
+    parts: DecisionParts,
+    reported: PolicyOutcome | undefined,
+    allowed: boolean,
+    status: number,
+    code: string | undefined,
+    retryAfterMs: number,
+    headers: Readonly<Record<string, string>>,
+    body: ErrorBody | ProblemBody | undefined,
+  ) {
+    this.allowed = allowed;
+    this.status = status;
+    this.code = code;
+    this.tier = parts.tier;
+    this.identity = parts.identity;
+    this.limits = parts.limits;
+    this.policy = reported;
+    this.policies = parts.outcomes;
+    this.limit = reported === undefined ? 0 : reported.limit;
+    this.remaining = reported === undefined ? 0 : reported.remaining;
+    this.resetAt = reported === undefined ? 0 : reported.resetAt;
+    this.retryAfterMs = retryAfterMs;
+    this.headers = headers;
+    this.body = body;
+    this.skipped = false;
+    this.degraded = parts.degraded;
+    this.#parts = parts;
+  }
+
+  static partsOf(decision: Decision): DecisionParts | undefined {
+    return #parts in decision ? (decision as MadeDecision).#parts : undefined;
+  }
 }
 
 /** An admitted request: headers of the (enforced) policy closest to exhaustion. */
 export function allowedDecision(parts: DecisionParts, context: RenderContext): Decision {
   const reported = closestToExhaustion(parts.outcomes);
-  return decision(parts, reported, {
-    allowed: true,
-    status: 200,
-    code: undefined,
-    retryAfterMs: 0,
-    headers: limitHeaders(parts, reported, context),
-    body: undefined,
-  });
+  return new MadeDecision(parts, reported, true, 200, undefined, 0, limitHeaders(parts, reported, context), undefined);
 }
 
 /** The error part of a refused decision: headers for the body and the body itself, in the configured format. */
@@ -299,14 +319,8 @@ export function limitedDecision(parts: DecisionParts, context: RenderContext): D
     ? { policy: reported.policy, retryAfter, suspendedUntil: isoTimestamp(context.now + retryAfter * 1000) }
     : { limit: reported.limit, window: describeDuration(reported.windowMs), retryAfter, policy: reported.policy };
   const error = refusal(context, 429, code, message, details);
-  return decision(parts, reported, {
-    allowed: false,
-    status: 429,
-    code,
-    retryAfterMs: reported.retryAfterMs,
-    headers: { ...limitHeaders(parts, reported, context), 'Retry-After': String(retryAfter), ...error.headers },
-    body: error.body,
-  });
+  const headers = { ...limitHeaders(parts, reported, context), 'Retry-After': String(retryAfter), ...error.headers };
+  return new MadeDecision(parts, reported, false, 429, code, reported.retryAfterMs, headers, error.body);
 }
 
 /** Any other refusal (400, 401, 413, 503): the error body, with the headers of `reported` if any. */
@@ -326,12 +340,14 @@ export function refusedDecision(
   const error = refusal(context, refused.status, refused.code, refused.message, refused.details);
   const headers = { ...limitHeaders(parts, reported, context), ...error.headers };
   if (refused.retryAfterMs !== undefined) headers['Retry-After'] = String(retryAfterSeconds(refused.retryAfterMs));
-  return decision(parts, reported, {
-    allowed: false,
-    status: refused.status,
-    code: refused.code,
-    retryAfterMs: refused.retryAfterMs ?? 0,
+  return new MadeDecision(
+    parts,
+    reported,
+    false,
+    refused.status,
+    refused.code,
+    refused.retryAfterMs ?? 0,
     headers,
-    body: error.body,
-  });
+    error.body,
+  );
 }
