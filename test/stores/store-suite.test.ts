@@ -29,6 +29,37 @@ const window = (key: string, limit: number, cost = 1, windowMs = 60_000): StoreC
   cost,
 });
 
+const sliding = (key: string, limit: number, cost = 1, windowMs = 60_000): StoreCheck => ({
+  key,
+  algorithm: 'sliding-window',
+  limit,
+  windowMs,
+  capacity: limit,
+  cost,
+});
+
+/** A calendar quota whose current period ends at `periodEnd` and lasts `windowMs`. */
+const quota = (key: string, limit: number, periodEnd: number, windowMs: number, cost = 1): StoreCheck => ({
+  key,
+  algorithm: 'calendar',
+  limit,
+  windowMs,
+  capacity: limit,
+  cost,
+  periodEnd,
+});
+
+/** At most `limit` requests in flight; a slot not released lapses after `leaseMs`. */
+const slots = (key: string, limit: number, leaseMs = 30_000, cost = 1): StoreCheck => ({
+  key,
+  algorithm: 'concurrency',
+  limit,
+  windowMs: 0,
+  capacity: limit,
+  cost,
+  leaseMs,
+});
+
 const bucket = (key: string, burst: number, perMinute: number, cost = 1): StoreCheck => ({
   key,
   algorithm: 'token-bucket',
@@ -425,6 +456,184 @@ describe.each(targets)('$name store', (target) => {
       expect(await l.renewLease('connections:ha', dead, 10_000)).toBe(false);
       expect(await l.acquireLease('connections:ha', 2, 10_000)).toEqual(expect.any(String));
       expect(await l.acquireLease('connections:ha', 2, 10_000)).toBeUndefined();
+    });
+  });
+
+  describe('sliding window (weighted two-window counter)', () => {
+    // ManualClock.START is on a minute: the 60 s windows are aligned to it.
+    test("the previous window's units fade out linearly through the current one", async () => {
+      clock.advance(50_000);
+      for (let i = 0; i < 10; i++) expect((await consume([sliding('api:hs', 10)])).allowed).toBe(true);
+      expect((await consume([sliding('api:hs', 10)])).states[0]).toMatchObject({
+        allowed: false,
+        remaining: 0,
+        retryMs: 16_000,
+      });
+      // 15 s into the next window the 10 weigh 7.5: two more fit, not three.
+      clock.advance(25_000);
+      expect((await consume([sliding('api:hs', 10)])).states[0]).toEqual({
+        allowed: true,
+        remaining: 1,
+        resetMs: 105_000,
+        retryMs: 0,
+      });
+      expect((await consume([sliding('api:hs', 10)])).allowed).toBe(true);
+      // A third waits until the faded share and the two fit: 120 - 60 x 7/10 = 78 s.
+      expect((await consume([sliding('api:hs', 10)])).states[0]).toMatchObject({ allowed: false, retryMs: 3_000 });
+      clock.advance(3_000);
+      expect((await consume([sliding('api:hs', 10)])).allowed).toBe(true);
+    });
+
+    test('at a window boundary a fixed window admits twice the limit; the sliding window admits nothing more', async () => {
+      const admitted = async (check: (key: string) => StoreCheck, key: string) => {
+        let n = 0;
+        for (let i = 0; i < 20; i++) if ((await consume([check(key)])).allowed) n++;
+        return n;
+      };
+      // A first request at 0 s anchors the fixed window at [0, 60 s); then 9 more just
+      // before the boundary and as many as possible just after it.
+      await consume([window('api:hf', 10)]);
+      await consume([sliding('api:hs', 10)]);
+      clock.advance(59_999);
+      expect(await admitted((key) => window(key, 10), 'api:hf')).toBe(9);
+      expect(await admitted((key) => sliding(key, 10), 'api:hs')).toBe(9);
+      clock.advance(2);
+      // Two milliseconds later: 10 more through the fixed window (19 in 2 ms), none through
+      // the sliding one (its bound in an interval of length t: 10 x (1 + t / 60 s)).
+      expect(await admitted((key) => window(key, 10), 'api:hf')).toBe(10);
+      expect(await admitted((key) => sliding(key, 10), 'api:hs')).toBe(0);
+    });
+
+    test('never more than limit x (1 + t / window) in any interval of length t', async () => {
+      // Random arrivals over four windows, each request one unit; then every interval checked.
+      let seed = 7;
+      const random = () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+      const times: number[] = [];
+      for (let t = 0; t < 240_000; t += Math.floor(random() * 4_000)) {
+        clock.time = ManualClock.START + t;
+        if ((await consume([sliding('api:hs', 10)])).allowed) times.push(t);
+      }
+      expect(times.length).toBeGreaterThan(30);
+      for (let i = 0; i < times.length; i++) {
+        for (let j = i; j < times.length; j++) {
+          const span = (times[j] as number) - (times[i] as number);
+          if (span > 60_000) break;
+          expect(j - i + 1).toBeLessThanOrEqual(Math.floor(10 * (1 + span / 60_000) + 1e-9));
+        }
+      }
+    });
+
+    test('state older than the previous window counts nothing; the key expires after two windows', async () => {
+      for (let i = 0; i < 4; i++) await consume([sliding('api:hs', 5)]);
+      clock.advance(120_000);
+      expect((await consume([sliding('api:hs', 5)])).states[0]).toMatchObject({ allowed: true, remaining: 4 });
+      clock.advance(120_000);
+      expect((await consume([sliding('api:hs', 5, 0)])).states[0]).toMatchObject({ remaining: 5, resetMs: 0 });
+    });
+  });
+
+  describe('calendar quota', () => {
+    const hour = 3_600_000;
+    const end = ManualClock.START + hour;
+
+    test('at most `limit` per period; the next period starts from zero; the reset is the period end', async () => {
+      for (let i = 2; i >= 0; i--) {
+        expect((await consume([quota('month:ha', 3, end, hour)])).states[0]).toMatchObject({
+          allowed: true,
+          remaining: i,
+          resetMs: hour,
+        });
+      }
+      clock.advance(1_000);
+      expect((await consume([quota('month:ha', 3, end, hour)])).states[0]).toEqual({
+        allowed: false,
+        remaining: 0,
+        resetMs: hour - 1_000,
+        retryMs: hour - 1_000,
+      });
+      clock.time = end;
+      expect((await consume([quota('month:ha', 3, end + hour, hour)])).states[0]).toMatchObject({
+        allowed: true,
+        remaining: 2,
+        resetMs: hour,
+      });
+    });
+
+    test('a refund gives back units of its own period only', async () => {
+      const charged = await consume([quota('month:ha', 3, end, hour, 2)]);
+      await refund([quota('month:ha', 3, end, hour, 2)], charged);
+      expect((await consume([quota('month:ha', 3, end, hour, 0)])).states[0]).toMatchObject({ remaining: 3 });
+      const again = await consume([quota('month:ha', 3, end, hour, 2)]);
+      clock.time = end;
+      await consume([quota('month:ha', 3, end + hour, hour, 1)]);
+      await refund([quota('month:ha', 3, end, hour, 2)], again);
+      expect((await consume([quota('month:ha', 3, end + hour, hour, 0)])).states[0]).toMatchObject({ remaining: 2 });
+    });
+  });
+
+  describe('concurrency', () => {
+    test('at most `limit` in flight; a released slot is free again; a refused request takes none', async () => {
+      const first = await consume([slots('inflight:ha', 2)]);
+      const second = await consume([slots('inflight:ha', 2)]);
+      expect(first.states[0]).toMatchObject({ allowed: true, remaining: 1, lease: expect.any(String) });
+      expect(second.states[0]).toMatchObject({ allowed: true, remaining: 0, lease: expect.any(String) });
+      expect(first.states[0]?.lease).not.toBe(second.states[0]?.lease);
+      const refused = await consume([slots('inflight:ha', 2)]);
+      expect(refused.states[0]).toEqual({ allowed: false, remaining: 0, resetMs: 0, retryMs: 30_000 });
+      if (!isLeaseStore(store)) throw new Error(`${target.name} keeps no leases`);
+      expect(await store.releaseLease('inflight:ha', first.states[0]?.lease as string)).toBe(true);
+      expect(await store.releaseLease('inflight:ha', first.states[0]?.lease as string)).toBe(false);
+      expect((await consume([slots('inflight:ha', 2)])).allowed).toBe(true);
+    });
+
+    test('a slot never released lapses after its lease time (a crashed instance)', async () => {
+      await consume([slots('inflight:ha', 1, 10_000)]);
+      clock.advance(4_000);
+      expect((await consume([slots('inflight:ha', 1, 10_000)])).states[0]).toMatchObject({
+        allowed: false,
+        retryMs: 6_000,
+      });
+      clock.advance(6_000);
+      expect((await consume([slots('inflight:ha', 1, 10_000)])).allowed).toBe(true);
+    });
+
+    test('a refund releases the slot it took', async () => {
+      const taken = await consume([slots('inflight:ha', 1)]);
+      await refund([slots('inflight:ha', 1)], taken);
+      expect((await consume([slots('inflight:ha', 1)])).allowed).toBe(true);
+    });
+
+    test('a peek takes no slot', async () => {
+      expect((await consume([slots('inflight:ha', 1)], { peek: true })).states[0]).toMatchObject({ allowed: true });
+      expect((await consume([slots('inflight:ha', 1)])).allowed).toBe(true);
+      expect((await consume([slots('inflight:ha', 1)], { peek: true })).allowed).toBe(false);
+    });
+  });
+
+  describe('several limits of one identity, together', () => {
+    test('a request passes only if every limit has room; a refusal by one charges none of them', async () => {
+      const hour = 3_600_000;
+      const plan = (cost = 1) => [
+        window('api:ha', 10, cost, 1_000),
+        sliding('api-minute:ha', 100, cost),
+        quota('api-month:ha', 3, ManualClock.START + hour, hour, cost),
+        slots('api-inflight:ha', 5),
+      ];
+      for (let i = 0; i < 3; i++) expect((await consume(plan())).allowed).toBe(true);
+      const refused = await consume(plan());
+      expect(refused.allowed).toBe(false);
+      expect(refused.states.map((state) => state.allowed)).toEqual([true, true, false, true]);
+      // Nothing of the refused request was charged: the same counts as before it.
+      const read = await consume([
+        window('api:ha', 10, 0, 1_000),
+        sliding('api-minute:ha', 100, 0),
+        quota('api-month:ha', 3, ManualClock.START + hour, hour, 0),
+      ]);
+      expect(read.states.map((state) => state.remaining)).toEqual([7, 97, 0]);
+      expect(await (store as Store & LeaseStore).countLeases('api-inflight:ha')).toBe(3);
     });
   });
 

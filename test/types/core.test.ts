@@ -162,7 +162,9 @@ test('Decision: what to put on the wire, never thrown', () => {
     readonly requestId: string;
     readonly timestamp: string;
   }>();
-  expectTypeOf<PolicyOutcome['algorithm']>().toEqualTypeOf<'fixed-window' | 'token-bucket'>();
+  expectTypeOf<PolicyOutcome['algorithm']>().toEqualTypeOf<
+    'fixed-window' | 'sliding-window' | 'token-bucket' | 'calendar' | 'concurrency'
+  >();
   // A Decision is read, not written.
   expectTypeOf<{ allowed: boolean }>().not.toEqualTypeOf<Pick<Decision, 'allowed'>>();
 });

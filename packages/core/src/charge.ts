@@ -59,6 +59,8 @@ export function chargeOf(
       limit: policy.limit,
       windowMs: policy.windowMs,
       capacity: policy.capacity,
+      periodEnd: 0,
+      leaseMs: 0,
       cost,
       // Always the same fields, so every check has one shape (a hot-path object).
       shadow: policy.shadow,

@@ -67,8 +67,11 @@ export class FlexibleStore implements Store {
   }
 
   unsupported(policy: PolicySpec): string | undefined {
-    if (policy.algorithm !== 'fixed-window') {
+    if (policy.algorithm === 'token-bucket') {
       return 'rate-limiter-flexible has no token bucket; remove `burst` or use the memory or Redis store for this policy';
+    }
+    if (policy.algorithm !== 'fixed-window') {
+      return `rate-limiter-flexible keeps only fixed windows, not \`${policy.algorithm}\`; use the memory or Redis store for this policy`;
     }
     if (policy.windowMs % 1_000 !== 0) return 'rate-limiter-flexible windows are whole seconds';
     return undefined;

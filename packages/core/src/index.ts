@@ -1,3 +1,14 @@
+export { concurrency } from './algorithms/concurrency.js';
+export {
+  type AlgorithmSpec,
+  algorithmOf,
+  COUNTING,
+  EPSILON,
+  newWork,
+  type Report,
+  type StoredField,
+  type Work,
+} from './algorithms/index.js';
 export { batchSize } from './batch.js';
 export { ipIdentity } from './client-ip.js';
 export { type Decision, type ErrorBody, PASSED, type PolicyOutcome, type ProblemBody, SKIPPED } from './decision.js';

@@ -989,18 +989,17 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     clock?.unpin();
     if (result instanceof Promise) {
       return result.then(
-        (answer) => this.#settled(context, charges, checks, answer, finish, answer.allowed, false),
+        (answer) => this.#settled(context, charges, answer, finish, answer.allowed, false),
         (error: unknown) => this.#withoutStore(context, charges, checks, finish, error),
       );
     }
-    return this.#settled(context, charges, checks, result, finish, result.allowed, false);
+    return this.#settled(context, charges, result, finish, result.allowed, false);
   }
 
   /** Turns the store's answer into parts, reporting suspensions that just began. */
   #settled(
     context: RequestContext,
     charges: readonly Charge[],
-    checks: readonly StoreCheck[],
     answer: ConsumeResult,
     finish: Finish,
     allowed: boolean,
@@ -1089,7 +1088,7 @@ export class RateLimiter extends EventEmitter<RateLimiterEvents> {
     }
     const mode = this.#guard.mode === 'open' ? 'open' : 'local';
     context.degraded = mode;
-    return this.#settled(context, charges, checks, answer, finish, answer.allowed || mode === 'open', true);
+    return this.#settled(context, charges, answer, finish, answer.allowed || mode === 'open', true);
   }
 
   /** The resolver failed: without a tier nothing can be decided; 503, never a 429 (not the client's fault). */

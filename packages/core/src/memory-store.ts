@@ -1,4 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { concurrency } from './algorithms/concurrency.js';
+import {
+  algorithmOf,
+  newWork,
+  type Report,
+  type StoredField,
+  slidingWindow,
+  tokenBucket,
+  type Work,
+} from './algorithms/index.js';
 import { ConfigurationError } from './errors.js';
 import type {
   AdminStore,
@@ -54,19 +64,19 @@ const SWEEP_PER_CALL = 2;
 const SWEEP_PER_TICK = 20_000;
 /** Slots examined to find an eviction victim when the store is full. */
 const EVICTION_SCAN = 32;
-/** Floating-point slack for token arithmetic (tokens are fractional while refilling). */
-const EPSILON = 1e-9;
 const INITIAL_SLOTS = 1_024;
 
 /**
  * In-memory store, bounded and timer-free per key.
  *
  * State lives in typed arrays indexed by slot (`Map<key, slot>` finds the slot), so a
- * tracked key costs a map entry, its key string and 32 bytes, and the hot path allocates
- * nothing but the answer. Expired state is reclaimed by a clock hand that advances a
- * couple of slots on every call (constant work per request) and by one `unref`ed timer
- * while idle. rate-limiter-flexible's memory limiter keeps a timer per key instead
- * (about 405 bytes each and a 100 ms stall when a million expire together): SPEC 6.
+ * tracked key costs a map entry, its key string and about 40 bytes, and the hot path
+ * allocates nothing but the answer. Each algorithm (algorithms/) names its stored fields;
+ * they are kept in a slot's three numbers, in the algorithm's order. Expired state is
+ * reclaimed by a clock hand that advances a couple of slots on every call (constant work
+ * per request) and by one `unref`ed timer while idle. rate-limiter-flexible's memory limiter
+ * keeps a timer per key instead (about 405 bytes each and a 100 ms stall when a million
+ * expire together): SPEC 6. Concurrency limits keep their leases in a map per key.
  */
 export class MemoryStore implements Store, LeaseStore, AdminStore {
   readonly #maxKeys: number;
@@ -75,22 +85,24 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   readonly #onFull: (message: string) => void;
   readonly #index = new Map<string, number>();
   #keys: Array<string | undefined> = [];
-  /** Fixed window: units used. Token bucket: tokens held. */
-  #value = new Float64Array(0);
-  /** Fixed window: window end. Token bucket: time of the last refill. */
-  #time = new Float64Array(0);
+  /** A slot's stored numbers, in its algorithm's field order (a penalty key: the count or 1, then its end). */
+  #f0 = new Float64Array(0);
+  #f1 = new Float64Array(0);
+  #f2 = new Float64Array(0);
   /** From this time on, the slot's state equals no state at all and may be reclaimed. */
   #expires = new Float64Array(0);
   /** Before this time the key is being limited and must not be evicted. */
   #guard = new Float64Array(0);
-  /** The limit of the slot's policy: a fixed window's, or minus a bucket's capacity (0: a penalty key). */
+  /** The limit of the slot's check, for eviction's "share used" (0: a penalty key). */
   #capacity = new Float32Array(0);
+  /** The slot's algorithm: 0 none (a penalty key), else 1 + its script number. */
+  #algorithm = new Uint8Array(0);
   readonly #whenFull: 'evict' | 'refuse';
   #evictedUnits = 0;
   #refusedForSpace = 0;
   /** When the store was last found full: the soonest expiry among the slots sampled, ms. */
   #nextFree = 0;
-  /** First free slot below the high-water mark, or -1; a free slot keeps the next one in `#value`. */
+  /** First free slot below the high-water mark, or -1; a free slot keeps the next one in `#f0`. */
   #freeHead = -1;
   #freeCount = 0;
   #highWater = 0;
@@ -99,16 +111,19 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   #warnedFull = false;
   // Scratch space for one call (consume is synchronous, so one set per store is enough).
   #slots = new Int32Array(4);
-  #values = new Float64Array(4);
-  #times = new Float64Array(4);
+  /** Per check of the current call: its working state (a concurrency check: `used` live leases, `windowEnd` the soonest expiry). */
+  #work: Work[] = [newWork(), newWork(), newWork(), newWork()];
   /** Per check of the current call: 1 when it has room. */
   #fits = new Uint8Array(4);
   /** Per check of the current call: the rest of its identity's suspension in ms, or -1. */
   #blocked = new Float64Array(4);
   /** Per check of the current call: 1 when no slot could be found for its new key. */
   #noRoom = new Uint8Array(4);
-  /** Leases by key: lease id -> expiry. Bounded by the live leases (connections) themselves. */
+  readonly #report: Report = { remaining: 0, resetMs: 0, retryMs: 0 };
+  /** Leases by key: lease id -> expiry. Bounded by the live leases (connections, requests) themselves. */
   readonly #leases = new Map<string, Map<string, number>>();
+  /** The last lease id handed out by a concurrency check. */
+  #leaseSeq = 0;
   /** Limit overrides by identity; few, set by operators. */
   readonly #overrides = new Map<string, StoredOverride>();
 
@@ -158,43 +173,34 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     if (count > this.#fits.length) this.#growScratch(count);
     const index = this.#index;
     const slots = this.#slots;
-    const values = this.#values;
-    const times = this.#times;
+    const work = this.#work;
     const fits = this.#fits;
     const blocked = this.#blocked;
     let allowed = true;
 
-    // Phase 1: read every policy as of now, charge nothing.
+    // Phase 1: read every check as of now, charge nothing.
     for (let i = 0; i < count; i++) {
       const check = checks[i] as StoreCheck;
-      const slot = index.get(check.key) ?? -1;
-      slots[i] = slot;
-      let value: number;
-      let time: number;
+      const w = work[i] as Work;
       let fit: boolean;
-      if (check.algorithm === 'fixed-window') {
-        const end = slot < 0 ? 0 : (this.#time[slot] as number);
-        if (slot < 0 || now >= end) {
-          value = 0;
-          time = now + check.windowMs;
-        } else {
-          value = this.#value[slot] as number;
-          // A window never ends more than one window from now (the clock stepped back).
-          time = Math.min(end, now + check.windowMs);
-        }
-        fit = value + check.cost <= check.limit;
+      if (check.algorithm === 'concurrency') {
+        slots[i] = -1;
+        const leases = this.#liveLeases(check.key, now);
+        w.used = leases?.size ?? 0;
+        w.windowEnd = leases === undefined ? 0 : soonest(leases);
+        fit = concurrency.fits(w.used, check, check.cost);
       } else {
-        if (slot < 0) {
-          value = check.capacity;
-        } else {
-          const elapsed = Math.max(0, now - (this.#time[slot] as number));
-          value = Math.min(check.capacity, (this.#value[slot] as number) + (elapsed * check.limit) / check.windowMs);
-        }
-        time = now;
-        fit = value + EPSILON >= check.cost;
+        const spec = algorithmOf(check.algorithm);
+        if (spec === undefined)
+          throw new ConfigurationError(`The memory store has no algorithm \`${check.algorithm}\`.`);
+        const slot = index.get(check.key) ?? -1;
+        slots[i] = slot;
+        w.fresh = slot < 0 || now >= (this.#expires[slot] as number);
+        w.dirty = false;
+        if (!w.fresh) this.#load(spec.fields, slot, w);
+        spec.current(w, check, now);
+        fit = spec.fits(w, check, check.cost, now);
       }
-      values[i] = value;
-      times[i] = time;
       const penalty = check.penalty;
       const suspendedMs = penalty === undefined ? -1 : this.#suspendedFor(penalty.blockKey, now);
       blocked[i] = suspendedMs;
@@ -209,6 +215,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     for (let i = 0; i < count; i++) noRoom[i] = 0;
     for (let i = 0; i < count && allowed; i++) {
       const check = checks[i] as StoreCheck;
+      if (check.algorithm === 'concurrency') continue;
       if ((slots[i] as number) >= 0 || check.cost === 0 || peek || fits[i] === 0) continue;
       const slot = this.#allocate(check.key, now, count);
       if (slot < 0) {
@@ -219,48 +226,42 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
       }
       slots[i] = slot;
       // A fresh state, equal to no state until charged (and reclaimable until then).
-      this.#value[slot] = values[i] as number;
-      this.#time[slot] = times[i] as number;
       this.#expires[slot] = now;
-      this.#capacity[slot] = check.algorithm === 'fixed-window' ? check.capacity : -check.capacity;
+      this.#capacity[slot] = check.capacity;
+      this.#algorithm[slot] = 1 + (algorithmOf(check.algorithm)?.code ?? 0);
     }
 
-    // Phase 2: charge all or nothing, and describe each policy.
+    // Phase 2: charge all or nothing, and describe each check.
+    const out = this.#report;
     const states: CheckState[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const check = checks[i] as StoreCheck;
+      const w = work[i] as Work;
       const fit = fits[i] === 1;
       const charge = allowed && fit && !peek ? check.cost : 0;
-      let value = values[i] as number;
-      const time = times[i] as number;
-      let remaining: number;
-      let resetMs: number;
-      let retryMs: number;
-      let guardUntil: number;
-      if (check.algorithm === 'fixed-window') {
-        value += charge;
-        remaining = Math.max(0, check.limit - value);
-        resetMs = time - now;
-        retryMs = fit ? 0 : resetMs;
-        guardUntil = time;
-      } else {
-        value -= charge;
-        const msPerUnit = check.windowMs / check.limit;
-        remaining = Math.max(0, Math.floor(value + EPSILON));
-        resetMs = Math.max(0, Math.ceil((check.capacity - value) * msPerUnit - EPSILON));
-        retryMs = fit ? 0 : Math.max(1, Math.ceil((check.cost - value) * msPerUnit - EPSILON));
-        guardUntil = now + resetMs;
-      }
-      const slot = slots[i] as number;
-      if (charge > 0) {
-        if (slot >= 0) {
-          this.#value[slot] = value;
-          this.#time[slot] = time;
-          this.#expires[slot] = check.algorithm === 'fixed-window' ? time : now + resetMs;
-          if (remaining < 1) this.#guard[slot] = guardUntil;
+      let lease: string | undefined;
+      if (check.algorithm === 'concurrency') {
+        let live = w.used;
+        if (charge > 0) {
+          lease = String(++this.#leaseSeq);
+          this.#addLease(check.key, lease, now + (check.leaseMs ?? 0));
+          live += charge;
+          if (w.windowEnd === 0) w.windowEnd = now + (check.leaseMs ?? 0);
         }
+        concurrency.report(live, w.windowEnd, check, fit, now, out);
+      } else {
+        const spec = algorithmOf(check.algorithm) as NonNullable<ReturnType<typeof algorithmOf>>;
+        if (charge > 0) spec.charge(w, check, charge);
+        spec.report(w, check, check.cost, fit, now, out);
+        const slot = slots[i] as number;
+        if (slot >= 0 && (charge > 0 || w.dirty)) {
+          this.#save(spec.fields, slot, w);
+          this.#expires[slot] = spec.expiresAt(w, check, now);
+          if (out.remaining < 1) this.#guard[slot] = now + out.resetMs;
+        }
+        if (!fit && slot >= 0) this.#guard[slot] = now + out.resetMs;
       }
-      if (!fit && slot >= 0) this.#guard[slot] = guardUntil;
+      const { remaining, resetMs, retryMs } = out;
       const suspendedMs = blocked[i] as number;
       if (noRoom[i] === 1) {
         this.#refusedForSpace++;
@@ -283,6 +284,8 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
           suspended: true,
           suspendedNow: true,
         };
+      } else if (lease !== undefined) {
+        states[i] = { allowed: fit, remaining, resetMs, retryMs, lease };
       } else {
         states[i] = { allowed: fit, remaining, resetMs, retryMs };
       }
@@ -296,21 +299,36 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     if (!result.allowed) return;
     const now = this.#now();
     const at = result.now ?? now;
+    const w = this.#work[0] as Work;
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as StoreCheck;
       const state = result.states[i];
       if (state === undefined || !state.allowed || check.cost === 0) continue;
-      const slot = this.#index.get(check.key);
-      if (slot === undefined) continue;
-      if (check.algorithm === 'fixed-window') {
-        // Only the window the charge was made in: a new window owes nothing.
-        const end = this.#time[slot] as number;
-        if (now >= end || end !== at + state.resetMs) continue;
-        this.#value[slot] = Math.max(0, (this.#value[slot] as number) - check.cost);
-      } else {
-        this.#value[slot] = Math.min(check.capacity, (this.#value[slot] as number) + check.cost);
+      if (check.algorithm === 'concurrency') {
+        if (state.lease !== undefined) this.releaseLease(check.key, state.lease);
+        continue;
       }
+      const spec = algorithmOf(check.algorithm);
+      const slot = this.#index.get(check.key);
+      if (spec === undefined || slot === undefined || now >= (this.#expires[slot] as number)) continue;
+      w.fresh = false;
+      this.#load(spec.fields, slot, w);
+      if (spec.refund(w, check, check.cost, at, state.resetMs)) this.#save(spec.fields, slot, w);
     }
+  }
+
+  /** Reads a slot's stored numbers into the named fields of `w`, in the algorithm's order. */
+  #load(fields: readonly StoredField[], slot: number, w: Work): void {
+    w[fields[0] as StoredField] = this.#f0[slot] as number;
+    w[fields[1] as StoredField] = this.#f1[slot] as number;
+    if (fields.length > 2) w[fields[2] as StoredField] = this.#f2[slot] as number;
+  }
+
+  /** Writes the named fields of `w` into a slot's stored numbers, in the algorithm's order. */
+  #save(fields: readonly StoredField[], slot: number, w: Work): void {
+    this.#f0[slot] = w[fields[0] as StoredField];
+    this.#f1[slot] = w[fields[1] as StoredField];
+    if (fields.length > 2) this.#f2[slot] = w[fields[2] as StoredField];
   }
 
   /** Makes the per-call scratch space hold `count` checks. */
@@ -319,8 +337,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     const slots = new Int32Array(size);
     slots.set(this.#slots);
     this.#slots = slots;
-    this.#values = new Float64Array(size);
-    this.#times = new Float64Array(size);
+    while (this.#work.length < size) this.#work.push(newWork());
     this.#fits = new Uint8Array(size);
     this.#blocked = new Float64Array(size);
     this.#noRoom = new Uint8Array(size);
@@ -331,7 +348,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     const found: Suspension[] = [];
     for (const [key, slot] of this.#index) {
       if (!key.startsWith('suspended:')) continue;
-      const until = this.#time[slot] as number;
+      const until = this.#f1[slot] as number;
       if (now < until) found.push({ identity: key.slice('suspended:'.length), until });
     }
     return found;
@@ -374,7 +391,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
   #suspendedFor(blockKey: string, now: number): number {
     const slot = this.#index.get(blockKey);
     if (slot === undefined) return -1;
-    const until = this.#time[slot] as number;
+    const until = this.#f1[slot] as number;
     return now < until ? until - now : -1;
   }
 
@@ -383,17 +400,17 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     let slot = this.#index.get(penalty.violationKey) ?? -1;
     let denials = 1;
     let windowEnd = now + penalty.windowMs;
-    if (slot >= 0 && now < (this.#time[slot] as number)) {
-      denials = (this.#value[slot] as number) + 1;
-      windowEnd = this.#time[slot] as number;
+    if (slot >= 0 && now < (this.#f1[slot] as number)) {
+      denials = (this.#f0[slot] as number) + 1;
+      windowEnd = this.#f1[slot] as number;
     }
     if (denials >= penalty.threshold) {
       if (slot >= 0) this.#release(slot);
       const block = this.#index.get(penalty.blockKey) ?? this.#allocate(penalty.blockKey, now, busyCount);
       if (block >= 0) {
         const until = now + penalty.blockMs;
-        this.#value[block] = 1;
-        this.#time[block] = until;
+        this.#f0[block] = 1;
+        this.#f1[block] = until;
         this.#expires[block] = until;
         this.#guard[block] = until;
       }
@@ -401,8 +418,8 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     }
     if (slot < 0) slot = this.#allocate(penalty.violationKey, now, busyCount);
     if (slot >= 0) {
-      this.#value[slot] = denials;
-      this.#time[slot] = windowEnd;
+      this.#f0[slot] = denials;
+      this.#f1[slot] = windowEnd;
       this.#expires[slot] = windowEnd;
       // Evidence of abuse: keep it through the window even when the store is full.
       this.#guard[slot] = windowEnd;
@@ -468,6 +485,13 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     return this.#liveLeases(key, this.#now())?.size ?? 0;
   }
 
+  /** Adds a lease to `key`'s set (a concurrency check's slot). */
+  #addLease(key: string, lease: string, expiresAt: number): void {
+    const leases = this.#leases.get(key);
+    if (leases === undefined) this.#leases.set(key, new Map([[lease, expiresAt]]));
+    else leases.set(lease, expiresAt);
+  }
+
   /** The unexpired leases of `key` (lapsed ones are dropped on the way). */
   #liveLeases(key: string, now: number): Map<string, number> | undefined {
     const leases = this.#leases.get(key);
@@ -498,7 +522,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     this.#index.delete(key);
     this.#keys[slot] = undefined;
     this.#guard[slot] = 0;
-    this.#value[slot] = this.#freeHead;
+    this.#f0[slot] = this.#freeHead;
     this.#freeHead = slot;
     this.#freeCount++;
   }
@@ -508,11 +532,11 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     let slot = -1;
     if (this.#freeCount > 0) {
       slot = this.#freeHead;
-      this.#freeHead = this.#value[slot] as number;
+      this.#freeHead = this.#f0[slot] as number;
       this.#freeCount--;
     } else if (this.#highWater < this.#maxKeys) {
-      if (this.#highWater === this.#value.length) {
-        this.#resize(Math.min(this.#maxKeys, this.#value.length * 2));
+      if (this.#highWater === this.#f0.length) {
+        this.#resize(Math.min(this.#maxKeys, this.#f0.length * 2));
       }
       slot = this.#highWater++;
     } else {
@@ -531,6 +555,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     this.#keys[slot] = key;
     this.#guard[slot] = 0;
     this.#capacity[slot] = 0;
+    this.#algorithm[slot] = 0;
     if (this.#timer === undefined && this.#sweepIntervalMs > 0) {
       this.#timer = setInterval(() => this.#sweep(SWEEP_PER_TICK, this.#now()), this.#sweepIntervalMs);
       this.#timer.unref?.();
@@ -561,7 +586,7 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
       if (expires < nextFree) nextFree = expires;
       const capacity = this.#capacity[slot] as number;
       if (this.#whenFull === 'refuse' || capacity === 0 || now < (this.#guard[slot] as number)) continue;
-      const share = this.#usedUnits(slot) / Math.abs(capacity);
+      const share = this.#usedUnits(slot) / capacity;
       if (share < bestShare) {
         best = slot;
         bestShare = share;
@@ -578,11 +603,15 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
     return best;
   }
 
-  /** Units a slot's key has used, as last written (a bucket refills since: an upper bound). */
+  /**
+   * Units a slot's key has used, as last written: a bucket's missing tokens (it refills
+   * since: an upper bound), a sliding window's two counts, a window's count.
+   */
   #usedUnits(slot: number): number {
-    const capacity = this.#capacity[slot] as number;
-    const value = this.#value[slot] as number;
-    return capacity >= 0 ? value : Math.max(0, -capacity - value);
+    const code = (this.#algorithm[slot] as number) - 1;
+    if (code === tokenBucket.code) return Math.max(0, (this.#capacity[slot] as number) - (this.#f0[slot] as number));
+    if (code === slidingWindow.code) return (this.#f0[slot] as number) + (this.#f2[slot] as number);
+    return this.#f0[slot] as number;
   }
 
   #isBusy(slot: number, busyCount: number): boolean {
@@ -596,17 +625,28 @@ export class MemoryStore implements Store, LeaseStore, AdminStore {
       next.set(old.subarray(0, Math.min(old.length, slots)));
       return next;
     };
-    this.#value = grow(this.#value);
-    this.#time = grow(this.#time);
+    this.#f0 = grow(this.#f0);
+    this.#f1 = grow(this.#f1);
+    this.#f2 = grow(this.#f2);
     this.#expires = grow(this.#expires);
     this.#guard = grow(this.#guard);
     const capacity = new Float32Array(slots);
     capacity.set(this.#capacity.subarray(0, Math.min(this.#capacity.length, slots)));
     this.#capacity = capacity;
+    const algorithm = new Uint8Array(slots);
+    algorithm.set(this.#algorithm.subarray(0, Math.min(this.#algorithm.length, slots)));
+    this.#algorithm = algorithm;
   }
 }
 
 /** Creates the default in-memory store. See {@link MemoryStoreOptions}. */
 export function memoryStore(options?: MemoryStoreOptions): MemoryStore {
   return new MemoryStore(options);
+}
+
+/** When the soonest of some leases lapses, ms since the epoch. */
+function soonest(leases: ReadonlyMap<string, number>): number {
+  let first = Number.POSITIVE_INFINITY;
+  for (const expiresAt of leases.values()) if (expiresAt < first) first = expiresAt;
+  return first;
 }

@@ -4,20 +4,28 @@
  * all-or-nothing, so a request denied by one policy consumes nothing from the others.
  */
 
-/** How a policy counts. */
-export type Algorithm = 'fixed-window' | 'token-bucket';
+/**
+ * How a limit counts: `fixed-window`, `sliding-window` (weighted two-window counter),
+ * `token-bucket`, `calendar` (a window aligned to hours, days or months in a time zone) or
+ * `concurrency` (requests in flight). Each is defined once, in `algorithms/`.
+ */
+export type Algorithm = 'fixed-window' | 'sliding-window' | 'token-bucket' | 'calendar' | 'concurrency';
 
 /** One policy to check and charge, as the store sees it. */
 export interface StoreCheck {
   /** Storage key: policy name and a hashed or normalised identity, never a raw API key. */
   readonly key: string;
   readonly algorithm: Algorithm;
-  /** Fixed window: units per window. Token bucket: units refilled per window. */
+  /** Units per window (fixed and sliding window, calendar), refilled per window (token bucket), or requests in flight (concurrency). */
   readonly limit: number;
-  /** Window length in milliseconds. */
+  /** Window length in milliseconds (a calendar period's length; 0 for concurrency). */
   readonly windowMs: number;
-  /** Most units the policy can ever hold: `limit` for a fixed window, `burst` for a bucket. */
+  /** Most units the limit can ever hold: `limit`, or `burst` for a bucket. */
   readonly capacity: number;
+  /** Calendar quota (required there): when the current period ends, ms since the epoch (the limiter computes it). */
+  readonly periodEnd?: number;
+  /** Concurrency (required there): how long a slot is held when its request is never released, ms. */
+  readonly leaseMs?: number;
   /** Units this request takes. 0 reads the state without charging or creating it. */
   readonly cost: number;
   /**
@@ -64,6 +72,8 @@ export interface CheckState {
    * client's limit. The limiter answers 503 with `retryMs` as `Retry-After`.
    */
   readonly full?: boolean;
+  /** Concurrency: the lease taken for this request (release it with `releaseLease(key, lease)`). */
+  readonly lease?: string;
 }
 
 /** The store's answer for one request. */
@@ -107,11 +117,13 @@ export interface ConsumeOptions {
   sent?(): void;
 }
 
-/** A policy as a store sees it when asked whether it can keep it. */
+/** A limit as a store sees it when asked whether it can keep it. */
 export interface PolicySpec {
+  /** The policy's name. */
   readonly name: string;
   readonly algorithm: Algorithm;
   readonly limit: number;
+  /** The window, the refill period, or for a calendar quota its longest period. */
   readonly windowMs: number;
   readonly capacity: number;
 }

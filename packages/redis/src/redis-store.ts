@@ -4,10 +4,12 @@ import type { EventEmitter } from 'node:events';
 import { setImmediate } from 'node:timers';
 import {
   type AdminStore,
+  algorithmOf,
   type CheckState,
   ConfigurationError,
   type ConsumeOptions,
   type ConsumeResult,
+  concurrency,
   createWarner,
   type LeaseStore,
   type Store,
@@ -105,7 +107,7 @@ interface Pending {
 type ScriptResult = ConsumeResult & { readonly now: number };
 
 /** Reply fields per check: flags (1 fits, 2 suspended, 4 suspended now), remaining, resetMs, retryMs. */
-const FIELDS_PER_STATE = 4;
+const FIELDS_PER_STATE = 5;
 /** The `allowed` field of a decision the script refused to run: it was past its deadline. */
 const LATE = 2;
 /** A decision's deadline in Redis stays this far inside ioredis's commandTimeout (see #send), ms. */
@@ -282,14 +284,12 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
     if (encoded === undefined) {
       const { key, identity } = redisKey(this.#prefix, check.key);
       const { penalty } = check;
-      encoded = {
-        keys:
-          penalty === undefined
-            ? [key]
-            : [key, redisKey(this.#prefix, penalty.violationKey).key, redisKey(this.#prefix, penalty.blockKey).key],
-        identity,
-        spec: specOf(check),
-      };
+      // A concurrency limit: its lease set, then the sequence of its lease ids.
+      const keys = check.algorithm === 'concurrency' ? [key, `${key}:seq`] : [key];
+      if (penalty !== undefined) {
+        keys.push(redisKey(this.#prefix, penalty.violationKey).key, redisKey(this.#prefix, penalty.blockKey).key);
+      }
+      encoded = { keys, identity, spec: specOf(check) };
       this.#encoded.set(check, encoded);
     }
     return encoded;
@@ -646,8 +646,8 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
       const state = states[index];
       // Only what was charged: a check that did not fit (a shadow) or cost nothing was not.
       if (state === undefined || !state.allowed || check.cost === 0) continue;
-      const fixed = check.algorithm === 'fixed-window';
-      if (fixed && now === undefined) continue;
+      // A window needs the time of the charge to tell its window; without it, only buckets and leases.
+      if (now === undefined && check.algorithm !== 'token-bucket' && check.algorithm !== 'concurrency') continue;
       const encoded = this.#encode(check);
       const slot = this.#cluster ? encoded.identity : '';
       let call = calls.get(slot);
@@ -656,9 +656,7 @@ export class RedisStore implements Store, LeaseStore, AdminStore {
         calls.set(slot, call);
       }
       call.keys.push(encoded.keys[0] as string);
-      // What finds the charge: the window's end (the script's time plus resetMs).
-      const windowEnd = fixed ? (now as number) + state.resetMs : 0;
-      call.args.push(`${fixed ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${check.cost} ${windowEnd}`);
+      call.args.push(`${encoded.spec} ${now ?? 0} ${state.resetMs} ${state.lease ?? 0}`);
     }
     await Promise.all(
       [...calls.values()].map(async ({ keys, args }) => {
@@ -808,7 +806,7 @@ function shifted(state: CheckState, shift: number): CheckState {
   };
 }
 
-/** One decision's part of the script's reply, which starts at `at`: allowed, then four fields per check. */
+/** One decision's part of the script's reply, which starts at `at`: allowed, then five fields per check. */
 function readDecision(reply: readonly unknown[], at: number, count: number, now: number): ScriptResult {
   const states: CheckState[] = new Array(count);
   for (let i = 0, field = at + 1; i < count; i++, field += FIELDS_PER_STATE) {
@@ -818,20 +816,31 @@ function readDecision(reply: readonly unknown[], at: number, count: number, now:
     const remaining = Number(reply[field + 1]);
     const resetMs = Number(reply[field + 2]);
     const retryMs = Number(reply[field + 3]);
+    const lease = Number(reply[field + 4]);
     states[i] =
       flags & 2
         ? flags & 4
           ? { allowed, remaining, resetMs, retryMs, suspended: true, suspendedNow: true }
           : { allowed, remaining, resetMs, retryMs, suspended: true }
-        : { allowed, remaining, resetMs, retryMs };
+        : lease > 0
+          ? { allowed, remaining, resetMs, retryMs, lease: String(lease) }
+          : { allowed, remaining, resetMs, retryMs };
   }
   return { allowed: Number(reply[at]) === 1, states, now };
 }
 
-/** A check's nine numbers for the script (see CONSUME). */
+/** The script's number of an algorithm (see algorithms/ in core). */
+function codeOf(check: StoreCheck): number {
+  if (check.algorithm === 'concurrency') return concurrency.code;
+  const spec = algorithmOf(check.algorithm);
+  if (spec === undefined) throw new ConfigurationError(`The Redis store has no algorithm \`${check.algorithm}\`.`);
+  return spec.code;
+}
+
+/** A check's eleven numbers for the script (see CONSUME), in the order `parse` names them. */
 function specOf(check: StoreCheck): string {
   const { penalty } = check;
-  return `${check.algorithm === 'fixed-window' ? 0 : 1} ${check.limit} ${check.windowMs} ${check.capacity} ${check.cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`}`;
+  return `${codeOf(check)} ${check.limit} ${check.windowMs} ${check.capacity} ${check.cost} ${check.shadow ? 1 : 0} ${penalty === undefined ? '0 0 0' : `${penalty.threshold} ${penalty.windowMs} ${penalty.blockMs}`} ${check.periodEnd ?? 0} ${check.leaseMs ?? 0}`;
 }
 
 /** Creates a Redis store. See {@link RedisStoreOptions}. */

@@ -1,14 +1,19 @@
+import { COUNTING, concurrency, EPSILON } from '@tierlimit/core';
+
 /**
- * The Lua scripts. Each decision is one script call: read every policy, decide, and only
- * if all have room write every one, atomically on the server. Time comes from Redis
- * (`TIME`) so app-server clocks cannot skew windows or refills. The arithmetic mirrors the
- * memory store's line for line (same rounding, same epsilon), and the shared store suite
- * in test/stores runs the same cases against both.
+ * The Lua scripts. Each decision is one script call: read every limit, decide, and only if
+ * all have room write every one, atomically on the server. Time comes from Redis (`TIME`)
+ * so app-server clocks cannot skew windows or refills.
  *
- * State per key is a string "<v> <t>": `v` (fixed window: units used; bucket: tokens
- * held) and `t` (fixed window: window end; bucket: time of the last refill), both in ms.
- * Every write sets a TTL with `PX` (the window end, or the time the bucket is full again,
- * after which the key equals no key at all), so no key of ours ever lives without one.
+ * The algorithms are not written here: each is defined once, in `@tierlimit/core`'s
+ * algorithms/ (its state's named fields, and its steps in TypeScript and, beside them, in
+ * Lua); this file assembles their Lua into one script and runs the same steps, in the same
+ * order, as the memory store does. The store suite runs every algorithm on both.
+ *
+ * State per key is a string of the algorithm's fields in its order, space-separated (a
+ * fixed window: "<used> <windowEnd>"). A concurrency limit keeps a sorted set of leases
+ * scored by their expiry, and a sequence for their ids. Every write sets a TTL with `PX`
+ * (when the state equals no state at all), so no key of ours ever lives without one.
  *
  * A key is shared with whatever else writes to the database (an operator, another app, a
  * bug): the scripts read with `redis.pcall` and treat a key of another type or a string
@@ -31,11 +36,16 @@ end
 `;
 
 /**
- * Lua: reading a policy's "<v> <t>" safely. `state(key)` returns v, t; nil when the key is
- * absent; false when it holds anything else (another type, no space, not numbers, NaN or
- * infinite, negative): the caller treats that as no state and repairs it.
+ * Lua: the algorithms (from core), reading a state safely, and writing one.
+ * `read(key, spec, w)` fills `w` with the stored fields (`w.fresh` when the key is absent)
+ * and returns false when it holds anything else (another type, the wrong number of fields,
+ * not numbers, NaN or infinite, negative): the caller treats that as no state and repairs
+ * it. `write(key, spec, w, c, now)` stores the fields with the state's TTL.
  */
-const STATE = `
+const ALGORITHMS = `
+local EPSILON = ${EPSILON}
+local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
+local format, find, sub, tonumber = string.format, string.find, string.sub, tonumber
 local HUGE = math.huge
 -- A bucket spent to its last unit may hold about -1e-9 tokens (it fits when
 -- tokens + EPSILON >= cost): float noise, not a malformed state.
@@ -43,20 +53,49 @@ local NOISE = 1e-6
 local function finite(x)
   return x ~= nil and x == x and x ~= HUGE and x ~= -HUGE
 end
-local function state(key)
+local function num(x)
+  if x == floor(x) then return format('%d', x) end
+  return format('%.17g', x)
+end
+local ALGORITHMS = {}
+${COUNTING.map(
+  (spec) =>
+    `-- ${spec.name}\nALGORITHMS[${spec.code}] = ${spec.lua}\nALGORITHMS[${spec.code}].fields = { ${spec.fields.map((field) => `'${field}'`).join(', ')} }`,
+).join('\n')}
+-- concurrency (its leases are a sorted set: see decide)
+local CONCURRENCY = ${concurrency.lua}
+local CONCURRENCY_CODE = ${concurrency.code}
+-- A suspension's denial count: "<denials> <windowEnd>", read as a fixed window's state.
+local PENALTY = { fields = { 'used', 'windowEnd' } }
+local function read(key, spec, w)
+  w.dirty = false
   local raw = redis.pcall('GET', key)
-  if raw == false then return nil end
+  if raw == false then
+    w.fresh = true
+    return true
+  end
+  w.fresh = false
   -- An error reply (WRONGTYPE) is a table; it must not fail the whole call.
   if type(raw) ~= 'string' then return false end
-  local space = string.find(raw, ' ', 1, true)
-  if not space then return false end
-  local v, t = tonumber(string.sub(raw, 1, space - 1)), tonumber(string.sub(raw, space + 1))
-  if not finite(v) or not finite(t) or v < -NOISE or t < 0 then return false end
-  return v, t
+  local fields, n = spec.fields, 0
+  for part in string.gmatch(raw, '%S+') do
+    n = n + 1
+    local x = tonumber(part)
+    if n > #fields or not finite(x) or x < -NOISE then return false end
+    w[fields[n]] = x
+  end
+  return n == #fields
 end
-local function num(x)
-  if x == math.floor(x) then return string.format('%d', x) end
-  return string.format('%.17g', x)
+-- With a test clock (ARGV[1]), real time passes while the test's clock stands still: a TTL
+-- is then never below a minute, or a key would expire under a test that looks at it 1 ms
+-- before its window ends. (With Redis TIME the TTL is exact.)
+local minimumTtl = 1
+if ARGV[1] ~= '' then minimumTtl = 60000 end
+local function write(key, spec, w, c, now)
+  local fields = spec.fields
+  local text = num(w[fields[1]])
+  for i = 2, #fields do text = text .. ' ' .. num(w[fields[i]]) end
+  redis.call('SET', key, text, 'PX', format('%d', max(minimumTtl, ceil(spec.expires(w, c, now) - now))))
 end
 `;
 
@@ -65,32 +104,32 @@ end
  * decisions that arrive in one turn of the event loop together (one write, one reply, one
  * script run for all of them), and each is decided exactly as if it had been sent alone.
  *
- * KEYS: per decision, per check: the policy's key, then, only for a check with a
- * suspension penalty, the identity's denial count and its suspension marker (all with the
- * identity's hash tag). ARGV[1]: the time in ms to use, or '' for Redis TIME (tests pass a
- * clock). ARGV[2]: the deadline, the Redis time in ms from which the batch's decisions must
- * not be charged any more (the limiter has stopped waiting for them), '0' for none. Then
- * one string per decision: `<peek>;<checks>`, `peek` 1 to decide without charging anything
- * or counting a denial. The checks are separated by ',', each nine space-separated numbers:
- * algorithm (0 fixed window, 1 token bucket), limit, windowMs, capacity, cost, shadow
- * (0/1), and the penalty: threshold (0: none), its window in ms, the suspension in ms.
- * (One argument per decision, not nine per check: every argument is encoded by the client
- * and parsed by the server.)
+ * KEYS: per decision, per check: the limit's key (a concurrency limit: its lease set, then
+ * its lease sequence), then, only for a check with a suspension penalty, the identity's
+ * denial count and its suspension marker (all with the identity's hash tag). ARGV[1]: the
+ * time in ms to use, or '' for Redis TIME (tests pass a clock). ARGV[2]: the deadline, the
+ * Redis time in ms from which the batch's decisions must not be charged any more (the
+ * limiter has stopped waiting for them), '0' for none. Then one string per decision:
+ * `<peek>;<checks>`, `peek` 1 to decide without charging anything or counting a denial.
+ * The checks are separated by ',', each eleven space-separated numbers, read into named
+ * fields (see `parse`): the algorithm's number, limit, windowMs, capacity, cost, shadow
+ * (0/1), the penalty's threshold (0: none), its window and its suspension in ms, the
+ * calendar period's end and the concurrency lease's time to live. (One argument per
+ * decision, not eleven per check: every argument is encoded by the client and parsed by
+ * the server.)
  *
  * Returns one flat array of integers for the whole batch: the time the script used (ms),
  * then per decision: allowed (0/1, or 2: executed at or after its deadline, so nothing was
- * read or charged), and per check four fields: flags (1 fits, 2 suspended, 4 suspended by
- * this request), remaining, resetMs, retryMs. Every field is a whole number (limits, costs,
- * windows and the clock are whole milliseconds and units; a bucket's remaining is floored,
- * its times ceiled), and Redis sends a Lua number as an integer reply without formatting
- * it, where a string reply cost the script a number-to-text conversion per field (a third
- * of its work). Numbers the script passes to Redis commands are formatted with '%d' first:
- * Redis 7.0 formats a Lua number argument with '%.17g', several times dearer.
+ * read or charged), and per check five fields: flags (1 fits, 2 suspended, 4 suspended by
+ * this request), remaining, resetMs, retryMs, and the lease taken (0: none). Every field is
+ * a whole number, and Redis sends a Lua number as an integer reply without formatting it,
+ * where a string reply cost the script a number-to-text conversion per field. Numbers the
+ * script passes to Redis commands are formatted with '%d' first: Redis 7.0 formats a Lua
+ * number argument with '%.17g', several times dearer.
  */
-export const CONSUME = `${NOW}${STATE}
-local EPSILON = 1e-9
-local call, format, find, sub, tonumber = redis.call, string.format, string.find, string.sub, tonumber
-local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
+export const CONSUME = `${NOW}${ALGORITHMS}
+local call = redis.call
+local deadline = tonumber(ARGV[2])
 -- The end of the suspension kept at key, clamped to blockMs from now; 0 when there is none.
 -- A key that is not a suspension is deleted: no suspension.
 local function suspendedUntil(key, blockMs)
@@ -108,14 +147,25 @@ local function suspendedUntil(key, blockMs)
   end
   return untilTime
 end
+-- A concurrency limit's live leases (the lapsed ones dropped) and when the soonest lapses
+-- (0: none). A key of another type is deleted: no leases.
+local function leases(key)
+  local cleared = redis.pcall('ZREMRANGEBYSCORE', key, '-inf', now)
+  if type(cleared) == 'table' then
+    call('DEL', key)
+    return 0, 0
+  end
+  local live = call('ZCARD', key)
+  if live == 0 then return 0, 0 end
+  return live, tonumber(call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+end
 -- Scratch space reused by every decision of the call (no tables per decision).
-local values, times, fits, blocked, at = {}, {}, {}, {}, {}
+local works, fits, blocked, at = {}, {}, {}, {}
 -- The reply: one flat array of integers for the whole batch: the time, then per decision:
--- allowed, then per check four fields.
+-- allowed, then per check five fields.
 local replies, r = { now }, 1
 -- Decides the checks of one request, whose keys start at KEYS[first]; appends its reply
 -- to replies and returns the index of the next request's first key.
-local deadline = tonumber(ARGV[2])
 local function decide(checks, first)
   local count = #checks
   local k = first
@@ -125,9 +175,9 @@ local function decide(checks, first)
     r = r + 1
     replies[r] = 2
     for i = 1, count do
-      replies[r + 1], replies[r + 2], replies[r + 3], replies[r + 4] = 0, 0, 0, 0
-      r = r + 4
-      if checks[i][7] > 0 then k = k + 3 else k = k + 1 end
+      replies[r + 1], replies[r + 2], replies[r + 3], replies[r + 4], replies[r + 5] = 0, 0, 0, 0, 0
+      r = r + 5
+      k = k + checks[i].keyCount
     end
     return k
   end
@@ -135,136 +185,123 @@ local function decide(checks, first)
   local allowed = 1
   for i = 1, count do
     local c = checks[i]
-    local algorithm, limit, window, capacity, cost, shadow, threshold = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
     local key = KEYS[k]
     at[i] = k
-    local value, time = state(key)
-    if value == false then
-      -- Not a state: as if absent, and deleted so it cannot come back.
-      call('DEL', key)
-      value = nil
+    local w = works[i]
+    if not w then
+      w = {}
+      works[i] = w
     end
     local fit
-    if algorithm == 0 then
-      if value == nil or now >= time then
-        value = 0
-        time = now + window
-      elseif time > now + window then
-        time = now + window
-        call('SET', key, format('%d %d', value, time), 'PX', format('%d', window))
-      end
-      fit = value + cost <= limit
+    if c.code == CONCURRENCY_CODE then
+      w.used, w.windowEnd = leases(key)
+      fit = CONCURRENCY.fits(w.used, c, c.cost)
     else
-      if value == nil then
-        value = capacity
-      else
-        local repair = false
-        if time > now + window then
-          time = now
-          repair = true
-        end
-        if value > capacity then
-          value = capacity
-          repair = true
-        end
-        value = min(capacity, value + max(0, now - time) * limit / window)
-        if repair then
-          local resetMs = ceil((capacity - value) * window / limit - EPSILON)
-          if resetMs > 0 then
-            call('SET', key, num(value) .. ' ' .. format('%d', now), 'PX', format('%d', resetMs))
-          else
-            call('DEL', key)
-          end
-        end
+      local spec = c.spec
+      if not read(key, spec, w) then
+        -- Not a state: as if absent, and deleted so it cannot come back.
+        call('DEL', key)
+        w.fresh = true
       end
-      time = now
-      fit = value + EPSILON >= cost
+      spec.current(w, c, now)
+      if w.dirty then write(key, spec, w, c, now) end
+      fit = spec.fits(w, c, c.cost, now)
     end
     local block = 0
-    if threshold > 0 then
-      local untilTime = suspendedUntil(KEYS[k + 2], c[9])
+    if c.threshold > 0 then
+      local untilTime = suspendedUntil(KEYS[at[i] + c.keyCount - 1], c.blockMs)
       if untilTime > now then
         block = untilTime - now
         fit = false
       end
-      k = k + 3
-    else
-      k = k + 1
     end
-    values[i], times[i], fits[i], blocked[i] = value, time, fit, block
-    if not fit and shadow == 0 then allowed = 0 end
+    k = k + c.keyCount
+    fits[i], blocked[i] = fit, block
+    if not fit and c.shadow == 0 then allowed = 0 end
   end
   r = r + 1
   replies[r] = allowed
   for i = 1, count do
     local c = checks[i]
-    local algorithm, limit, window, capacity, cost, shadow, threshold = c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+    local w = works[i]
     local fit = fits[i]
     local key = KEYS[at[i]]
-    local value, time = values[i], times[i]
+    local cost = c.cost
     local charged = allowed == 1 and fit and cost > 0 and not peek
     local remaining, resetMs, retryMs
-    if algorithm == 0 then
-      if charged then value = value + cost end
-      remaining = max(0, limit - value)
-      resetMs = time - now
-      retryMs = 0
-      if not fit then retryMs = resetMs end
+    local lease = 0
+    if c.code == CONCURRENCY_CODE then
+      local live, soonest = w.used, w.windowEnd
       if charged then
-        call('SET', key, format('%d %d', value, time), 'PX', format('%d', max(1, resetMs)))
+        lease = call('INCR', KEYS[at[i] + 1])
+        call('PEXPIRE', KEYS[at[i] + 1], format('%d', max(1, 2 * c.leaseMs)))
+        call('ZADD', key, format('%d', now + c.leaseMs), lease)
+        -- The set lives as long as its latest lease.
+        call('PEXPIRE', key, format('%d', max(1, c.leaseMs)))
+        live = live + cost
+        if soonest == 0 then soonest = now + c.leaseMs end
       end
+      remaining, resetMs, retryMs = CONCURRENCY.report(live, soonest, c, fit, now)
     else
-      if charged then value = value - cost end
-      local msPerUnit = window / limit
-      remaining = max(0, floor(value + EPSILON))
-      resetMs = max(0, ceil((capacity - value) * msPerUnit - EPSILON))
-      retryMs = 0
-      if not fit then retryMs = max(1, ceil((cost - value) * msPerUnit - EPSILON)) end
+      local spec = c.spec
       if charged then
-        call('SET', key, num(value) .. ' ' .. format('%d', time), 'PX', format('%d', max(1, resetMs)))
+        spec.charge(w, c, cost)
+        write(key, spec, w, c, now)
       end
+      remaining, resetMs, retryMs = spec.report(w, c, cost, fit, now)
     end
     local isSuspended, suspendedNow = 0, 0
     if blocked[i] > 0 then
       isSuspended = 1
       retryMs = blocked[i]
-    elseif allowed == 0 and not fit and shadow == 0 and threshold > 0 and not peek then
-      local violations, suspended = KEYS[at[i] + 1], KEYS[at[i] + 2]
+    elseif allowed == 0 and not fit and c.shadow == 0 and c.threshold > 0 and not peek then
+      local violations = KEYS[at[i] + c.keyCount - 2]
+      local suspended = KEYS[at[i] + c.keyCount - 1]
       -- Anything but a valid count (absent, another type, malformed) starts afresh; the
       -- write below replaces it either way.
-      local denials, windowEnd = state(violations)
-      if not denials or now >= windowEnd then
+      local v = { fresh = false }
+      local valid = read(violations, PENALTY, v)
+      local denials, windowEnd = v.used, v.windowEnd
+      if not valid or v.fresh or now >= windowEnd then
         denials = 0
-        windowEnd = now + c[8]
-      elseif windowEnd > now + c[8] then
-        windowEnd = now + c[8]
+        windowEnd = now + c.penaltyWindowMs
+      elseif windowEnd > now + c.penaltyWindowMs then
+        windowEnd = now + c.penaltyWindowMs
       end
       denials = denials + 1
-      if denials >= threshold then
-        call('SET', suspended, format('%d', now + c[9]), 'PX', format('%d', max(1, c[9])))
+      if denials >= c.threshold then
+        call('SET', suspended, format('%d', now + c.blockMs), 'PX', format('%d', max(1, c.blockMs)))
         call('DEL', violations)
         isSuspended, suspendedNow = 1, 1
-        retryMs = c[9]
+        retryMs = c.blockMs
       else
         call('SET', violations, format('%d %d', denials, windowEnd), 'PX', format('%d', max(1, windowEnd - now)))
       end
     end
     local flags = 2 * isSuspended + 4 * suspendedNow
     if fit then flags = flags + 1 end
-    replies[r + 1], replies[r + 2], replies[r + 3], replies[r + 4] = flags, remaining, resetMs, retryMs
-    r = r + 4
+    replies[r + 1], replies[r + 2], replies[r + 3], replies[r + 4], replies[r + 5] = flags, remaining, resetMs, retryMs, lease
+    r = r + 5
   end
   return k
 end
--- The decisions of a batch mostly share one argument (the same tier, one unit each, sent at
--- the same moment): parse each distinct one once (string parsing is the dearest part).
+-- The decisions of a batch mostly share one argument (the same tier, one unit each):
+-- parse each distinct one once (string parsing is the dearest part).
 local parsed = {}
 local function parse(arg)
   local semicolon = find(arg, ';', 1, true)
   local checks = { peek = sub(arg, 1, semicolon - 1) == '1' }
-  for spec in string.gmatch(sub(arg, semicolon + 1), '[^,]+') do
-    local c = {}
-    for field in string.gmatch(spec, '%S+') do c[#c + 1] = tonumber(field) end
+  for text in string.gmatch(sub(arg, semicolon + 1), '[^,]+') do
+    local n = {}
+    for field in string.gmatch(text, '%S+') do n[#n + 1] = tonumber(field) end
+    local c = {
+      code = n[1], limit = n[2], windowMs = n[3], capacity = n[4], cost = n[5], shadow = n[6],
+      threshold = n[7], penaltyWindowMs = n[8], blockMs = n[9], periodEnd = n[10], leaseMs = n[11],
+    }
+    c.spec = ALGORITHMS[c.code]
+    c.keyCount = 1
+    if c.code == CONCURRENCY_CODE then c.keyCount = 2 end
+    if c.threshold > 0 then c.keyCount = c.keyCount + 2 end
     checks[#checks + 1] = c
   end
   parsed[arg] = checks
@@ -280,32 +317,29 @@ return replies
 /**
  * Gives back what CONSUME charged (the store's `refund`, and the cross-slot requests of a
  * Redis Cluster, whose earlier slots are refunded when a later one denies). KEYS: one per
- * charge. ARGV[1]: now-or-''. Then one space-separated string per key: algorithm, limit,
- * windowMs, capacity, cost, and the window end the charge was made in (fixed window only:
- * a window is refunded only while it is still that window; a new one owes nothing). A
- * bucket gets its units back, capped at its capacity. Keys that hold no valid state are
- * left for CONSUME to repair. Every write sets a TTL (PX).
+ * charge (a concurrency limit: its lease set). ARGV[1]: now-or-''. Then one string per key:
+ * the check's eleven numbers as in CONSUME, then the time the charge was made at, the
+ * `resetMs` it reported, and the lease it took (0: none). Each algorithm's own `refund`
+ * decides whether the charge still counts (a window refunds only the window it was made
+ * in); a concurrency limit releases the lease. Keys that hold no valid state are left for
+ * CONSUME to repair. Every write sets a TTL (PX).
  */
-export const REFUND = `${NOW}${STATE}
-local EPSILON = 1e-9
-local max, min, ceil, format = math.max, math.min, math.ceil, string.format
+export const REFUND = `${NOW}${ALGORITHMS}
 for i = 1, #KEYS do
-  local c = {}
-  for field in string.gmatch(ARGV[i + 1], '%S+') do c[#c + 1] = tonumber(field) end
-  local algorithm, limit, window, capacity, cost, windowEnd = c[1], c[2], c[3], c[4], c[5], c[6]
-  local value, time = state(KEYS[i])
-  if value then
-    if algorithm == 0 then
-      if time == windowEnd and now < time then
-        redis.call('SET', KEYS[i], format('%d %d', max(0, value - cost), time), 'PX', format('%d', max(1, time - now)))
-      end
-    elseif time <= now + window then
-      value = min(capacity, value + cost)
-      -- The stored refill time stays (as in the memory store); the key lives until the
-      -- bucket is full again.
-      local current = min(capacity, value + max(0, now - time) * limit / window)
-      local fullAt = max(time, now) + (capacity - current) * window / limit
-      redis.call('SET', KEYS[i], num(value) .. ' ' .. format('%d', time), 'PX', format('%d', max(1, ceil(fullAt - now - EPSILON))))
+  local n = {}
+  for field in string.gmatch(ARGV[i + 1], '%S+') do n[#n + 1] = tonumber(field) end
+  local c = {
+    code = n[1], limit = n[2], windowMs = n[3], capacity = n[4], cost = n[5], shadow = n[6],
+    threshold = n[7], penaltyWindowMs = n[8], blockMs = n[9], periodEnd = n[10], leaseMs = n[11],
+  }
+  local chargedAt, resetMs, lease = n[12], n[13], n[14]
+  if c.code == CONCURRENCY_CODE then
+    if lease > 0 then redis.pcall('ZREM', KEYS[i], format('%d', lease)) end
+  else
+    local spec = ALGORITHMS[c.code]
+    local w = {}
+    if read(KEYS[i], spec, w) and not w.fresh and spec.refund(w, c, c.cost, chargedAt, resetMs) then
+      write(KEYS[i], spec, w, c, now)
     end
   end
 end
