@@ -1,4 +1,3 @@
-import { describe, expect, it } from '@jest/globals';
 import { isTimeZone, PeriodClock, periodAt } from '../../packages/core/src/calendar-periods.js';
 
 const at = (iso: string) => Date.parse(iso);

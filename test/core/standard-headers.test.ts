@@ -106,7 +106,7 @@ test('errorFormat "problem": an RFC 9457 body with application/problem+json', as
 
 test('header options are validated', () => {
   expect(() => limiter({ headers: { standard: 'draft-9' as never } })).toThrow(
-    "Expected `headers.standard` to be false, 'draft-6', 'draft-7' or 'draft-8', got \"draft-9\".",
+    "Expected `headers.standard` to be false, 'draft-6', 'draft-7', 'draft-8' or 'draft-10', got \"draft-9\".",
   );
   expect(() => limiter({ errorFormat: 'xml' as never })).toThrow("Expected `errorFormat` to be 'json' or 'problem'");
 });

@@ -12,7 +12,8 @@ const root = join(__dirname, '..', '..');
 /** The top-level field names of `export interface <name>` in a package's sources. */
 function fieldsOf(pkg: string, name: string): string[] {
   const dir = join(root, 'packages', pkg, 'src');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  for (const file of files) {
     const source = readFileSync(join(dir, file), 'utf8');
     const start = source.search(new RegExp(`^export interface ${name}(<[^>]*>)?( extends [^{]+)? \\{`, 'm'));
     if (start === -1) continue;
@@ -41,6 +42,8 @@ const cases: Array<[string, string, string, string]> = [
       [pkg, 'core', 'RouteOptions', ''],
       [pkg, 'core', 'StoreFaultOptions', 'storeFaults.'],
       [pkg, 'core', 'PolicyLimits', ''],
+      [pkg, 'core', 'CalendarQuota', ''],
+      [pkg, 'core', 'ConcurrencyLimit', ''],
     ],
   ),
   ['core', 'core', 'MemoryStoreOptions', ''],

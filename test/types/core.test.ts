@@ -9,9 +9,12 @@ import {
   type Decision,
   type ErrorBody,
   type FaultMode,
+  type Limit,
+  type LimitUsage,
   type MemoryStore,
   type MemoryStoreOptions,
   memoryStore,
+  type Policy,
   type PolicyLimits,
   type PolicyOutcome,
   type ProblemBody,
@@ -25,6 +28,7 @@ import {
   type TierMap,
   type TierResolution,
   type TierResolver,
+  type Usage,
   type Warning,
 } from '@tierlimit/core';
 import { expectTypeOf } from 'expect-type';
@@ -62,7 +66,7 @@ test('RateLimiterOptions: every field optional, each with its documented type an
     readonly now?: () => number;
     readonly onWarning?: (warning: Warning) => void;
   }>();
-  expectTypeOf<StandardHeaders>().toEqualTypeOf<'draft-6' | 'draft-7' | 'draft-8'>();
+  expectTypeOf<StandardHeaders>().toEqualTypeOf<'draft-6' | 'draft-7' | 'draft-8' | 'draft-10'>();
   expectTypeOf<FaultMode>().toEqualTypeOf<'local' | 'open' | 'closed'>();
   expectTypeOf<StoreFaultOptions>().toEqualTypeOf<{
     readonly mode?: FaultMode;
@@ -74,6 +78,7 @@ test('RateLimiterOptions: every field optional, each with its documented type an
   expectTypeOf<PolicyLimits>().toEqualTypeOf<{
     readonly limit: number;
     readonly windowMs: number;
+    readonly algorithm?: 'fixed-window' | 'sliding-window' | 'token-bucket';
     readonly burst?: number;
     readonly shadow?: boolean;
   }>();
@@ -118,7 +123,7 @@ test('route options: policy name, cost as a number or a function of the framewor
     readonly body: unknown;
   }
   expectTypeOf<RouteOptions<FrameworkRequest>>().toEqualTypeOf<{
-    readonly policy?: string;
+    readonly policy?: string | false;
     readonly cost?: number | ((request: FrameworkRequest) => number | Promise<number>);
     readonly skip?: (request: FrameworkRequest) => boolean;
   }>();
@@ -165,8 +170,40 @@ test('Decision: what to put on the wire, never thrown', () => {
   expectTypeOf<PolicyOutcome['algorithm']>().toEqualTypeOf<
     'fixed-window' | 'sliding-window' | 'token-bucket' | 'calendar' | 'concurrency'
   >();
+  expectTypeOf<Decision['inFlight']>().toEqualTypeOf<boolean>();
+  expectTypeOf<Decision['release']>().toEqualTypeOf<() => void>();
+  expectTypeOf<PolicyOutcome['name']>().toEqualTypeOf<string>();
+  expectTypeOf<PolicyOutcome['per']>().toEqualTypeOf<'hour' | 'day' | 'month' | undefined>();
   // A Decision is read, not written.
   expectTypeOf<{ allowed: boolean }>().not.toEqualTypeOf<Pick<Decision, 'allowed'>>();
+});
+
+test('a policy is one limit or an array: windows, calendar quotas, concurrency (issue 14)', () => {
+  expectTypeOf<Policy>().toEqualTypeOf<Limit | readonly Limit[]>();
+  expectTypeOf(createRateLimiter).toBeCallableWith({
+    resolveTier: () => 'free',
+    tiers: {
+      free: {
+        api: [
+          { limit: 10, windowMs: 1_000 },
+          { limit: 100, windowMs: 60_000, algorithm: 'sliding-window' },
+          { limit: 10_000, per: 'month' },
+          { limit: 500, per: 'day', timeZone: 'America/New_York' },
+          { concurrency: 5 },
+        ],
+        events: { limit: 500, windowMs: 60_000, burst: 50 },
+      },
+    },
+  });
+  // @ts-expect-error calendar periods are hour, day or month
+  expectTypeOf(createRateLimiter).toBeCallableWith({ tiers: { free: { api: { limit: 1, per: 'week' } } } });
+  // @ts-expect-error not an algorithm
+  expectTypeOf(createRateLimiter).toBeCallableWith({ ip: { limit: 1, windowMs: 1_000, algorithm: 'leaky' } });
+  // @ts-expect-error the per-IP limit is one window limit, not a calendar quota
+  expectTypeOf(createRateLimiter).toBeCallableWith({ ip: { limit: 1, per: 'day' } });
+  expectTypeOf<RateLimiter['usage']>().returns.toEqualTypeOf<Promise<Usage | null>>();
+  expectTypeOf<Usage['policies']>().toEqualTypeOf<Readonly<Record<string, readonly LimitUsage[]>>>();
+  expectTypeOf<LimitUsage['resetAt']>().toEqualTypeOf<number>();
 });
 
 test('memoryStore options and result', () => {

@@ -6,26 +6,36 @@
 import type { Algorithm } from './store.js';
 import type { ResolvedTier } from './validate-options.js';
 
-/** One policy's part in a decision. Times are milliseconds on the limiter's clock. */
+/** One limit's part in a decision. Times are milliseconds on the limiter's clock. */
 export interface PolicyOutcome {
   /** Policy name: `ip`, `api`, `events` or one of your own. */
   readonly policy: string;
+  /**
+   * The limit's name: the policy's for a policy of one limit, else the policy's and what
+   * the limit counts (`api.1s`, `api.sliding-1m`, `api.month`, `api.concurrency`). Names the
+   * limit in 429 bodies and the IETF fields.
+   */
+  readonly name: string;
   readonly algorithm: Algorithm;
-  /** What `X-RateLimit-Limit` reports: the window's limit, or the bucket's capacity (`burst`). */
+  /** What `X-RateLimit-Limit` reports: the window's limit, the bucket's capacity (`burst`), or the slots of a concurrency limit. */
   readonly limit: number;
-  /** Window length (fixed window), or the time a bucket takes to refill from empty, in ms. */
+  /** Window length, the current calendar period's length, or the time a bucket takes to refill from empty, in ms; 0 for concurrency. */
   readonly windowMs: number;
+  /** Calendar quota: its period (`hour`, `day`, `month`); else `undefined`. */
+  readonly per: 'hour' | 'day' | 'month' | undefined;
+  /** Calendar quota: the time zone of its calendar; else `undefined`. */
+  readonly timeZone: string | undefined;
   /** Units this request asked for. */
   readonly cost: number;
-  /** Whether this policy alone had room for the request. */
+  /** Whether this limit alone had room for the request. */
   readonly allowed: boolean;
-  /** Units left after this request; never negative. */
+  /** Units (or slots) left after this request; never negative. */
   readonly remaining: number;
-  /** When the policy is back to its full limit (window end; bucket full), ms since the epoch. */
+  /** When the limit is back to its full limit (window or period end; bucket full; now for concurrency), ms since the epoch. */
   readonly resetAt: number;
   /** How long until this request's cost would fit, in ms; 0 when it fits now. */
   readonly retryAfterMs: number;
-  /** A shadow policy: evaluated and counted, reported, but never the reason a request is refused. */
+  /** A shadow limit: evaluated and counted, reported, but never the reason a request is refused. */
   readonly shadow: boolean;
   /** The identity is suspended on this policy (it kept sending after being limited); `retryAfterMs` is the rest of the suspension. */
   readonly suspended: boolean;
@@ -101,7 +111,21 @@ export interface Decision {
    * in-process limiter) or `open` (served regardless). Also sent as `X-RateLimit-Degraded`.
    */
   readonly degraded: 'local' | 'open' | undefined;
+  /**
+   * True while the request holds concurrency slots (a `{ concurrency: N }` limit admitted
+   * it): call {@link Decision.release} when it is done. The adapters do, when the response
+   * finishes or the connection closes.
+   */
+  readonly inFlight: boolean;
+  /**
+   * Gives back the concurrency slots this request holds, the first time it is called;
+   * after that (and for a decision that holds none) it does nothing. A slot never given
+   * back lapses after the limit's `leaseMs`.
+   */
+  release(): void;
 }
+
+const nothingToRelease = (): void => undefined;
 
 /** The decision for a request a route chose to skip: allowed, nothing checked, no headers. */
 export const SKIPPED: Decision = Object.freeze({
@@ -121,6 +145,8 @@ export const SKIPPED: Decision = Object.freeze({
   body: undefined,
   skipped: true,
   degraded: undefined,
+  inFlight: false,
+  release: nothingToRelease,
 });
 
 /**

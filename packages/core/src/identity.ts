@@ -72,13 +72,3 @@ export function hashedIdentity(domain: 'key' | 'id', value: string): string {
 export function ipIdentityKey(ip: string): string {
   return `i${ip}`;
 }
-
-/**
- * Storage key of one policy for one identity. Built with join, which makes one flat
- * string: a concatenation of 13 characters or more makes a cons string, which a map
- * flattens into a second string when it hashes the key, so a tracked key would cost two
- * string objects instead of one.
- */
-export function storageKey(policy: string, identity: string): string {
-  return [policy, identity].join(':');
-}

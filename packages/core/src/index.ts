@@ -10,6 +10,7 @@ export {
   type Work,
 } from './algorithms/index.js';
 export { batchSize } from './batch.js';
+export { type CalendarUnit, type Period, periodAt } from './calendar-periods.js';
 export { ipIdentity } from './client-ip.js';
 export { type Decision, type ErrorBody, PASSED, type PolicyOutcome, type ProblemBody, SKIPPED } from './decision.js';
 export { describeDuration } from './duration.js';
@@ -23,10 +24,10 @@ export {
 } from './flexible-store.js';
 export { type ErrorResponse, errorResponse } from './http-errors.js';
 export type { RequestHeaders } from './identity.js';
-export { storageKey } from './identity.js';
 export {
   createRateLimiter,
   isRateLimiter,
+  type LimitUsage,
   type OverrideTarget,
   RateLimiter,
   type RateLimiterEvents,
@@ -34,9 +35,13 @@ export {
   type RouteHandler,
   type RouteLabel,
   type RouteOptions,
+  type Usage,
 } from './limiter.js';
+export type { ResolvedLimit } from './limits.js';
 export { MemoryStore, type MemoryStoreOptions, memoryStore } from './memory-store.js';
+export { Namespaces, RESERVED_NAMESPACES, storageKey } from './namespaces.js';
 export type { RateLimiterOptions, TierResolution, TierResolver } from './options.js';
+export { type ClosableResponse, releaseOnClose } from './release.js';
 export { requestIdFrom } from './request-id.js';
 export { errorBody, retryAfterSeconds } from './response.js';
 export { type RuntimeValidations, type TrustProxyKind, trustProxyKind } from './runtime-checks.js';
@@ -60,8 +65,12 @@ export {
 } from './store.js';
 export type { FaultMode, StoreFaultOptions } from './store-guard.js';
 export {
+  type CalendarQuota,
+  type ConcurrencyLimit,
   defaultIpLimit,
   defaultTiers,
+  type Limit,
+  type Policy,
   type PolicyLimits,
   type TierConfig,
   type TierMap,

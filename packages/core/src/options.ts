@@ -56,9 +56,10 @@ export interface RateLimiterOptions {
    */
   readonly anonymousTier?: string;
   /**
-   * The per-IP policy, applied to every request across all keys and tiers (a fixed window,
-   * or a token bucket when `burst` is set), or `false` for none. Default: 10,000 requests
-   * per minute (`defaultIpLimit`).
+   * The per-IP limit, applied to every request across all keys and tiers: one window limit
+   * (a fixed window, a sliding window with `algorithm: 'sliding-window'`, or a token bucket
+   * when `burst` is set), or `false` for none. Default: 10,000 requests per minute
+   * (`defaultIpLimit`).
    */
   readonly ip?: PolicyLimits | false;
   /** IPv6 prefix length, in bits, that groups IPv6 clients into one identity. Default `56`. */
@@ -88,8 +89,10 @@ export interface RateLimiterOptions {
   readonly requestIdHeader?: string;
   /**
    * Which rate-limit headers to send: `legacy` X-RateLimit-Limit/Remaining/Reset (default
-   * `true`) and the IETF fields in one `standard` form, `'draft-6'`, `'draft-7'` or
-   * `'draft-8'` (the last lists every policy that applied; default `false`, none).
+   * `true`) and the IETF fields in one `standard` form: `'draft-6'`, `'draft-7'`,
+   * `'draft-8'` (lists every limit that applied) or `'draft-10'` (as draft-8, with `t` the
+   * time until more quota is available, for a token bucket its next unit). Default
+   * `false`, none.
    */
   readonly headers?: { readonly legacy?: boolean; readonly standard?: StandardHeaders | false };
   /**

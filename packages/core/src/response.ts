@@ -4,9 +4,10 @@
  * data (a record of strings) so every adapter writes them with its own API; nothing here
  * knows a framework.
  */
-import type { Charge } from './charge.js';
+
 import type { Decision, ErrorBody, PolicyOutcome, ProblemBody } from './decision.js';
 import { describeDuration } from './duration.js';
+import type { Charge } from './pipeline/charges.js';
 import { type StandardHeaders, standardHeaders } from './standard-headers.js';
 import type { ConsumeResult } from './store.js';
 import type { ResolvedTier } from './validate-options.js';
@@ -32,11 +33,19 @@ export interface RenderContext {
   readonly render: RenderOptions;
 }
 
-/** The policy closest to exhaustion among enforced ones: fewest units left, then the later reset. */
+/**
+ * The limit closest to exhaustion among enforced ones: fewest units left, then the later
+ * reset. Concurrency limits count only when nothing else applies: slots in use say nothing
+ * of how many more requests a window will take.
+ */
 export function closestToExhaustion(outcomes: readonly PolicyOutcome[]): PolicyOutcome | undefined {
+  return closest(outcomes, false) ?? closest(outcomes, true);
+}
+
+function closest(outcomes: readonly PolicyOutcome[], slots: boolean): PolicyOutcome | undefined {
   let best: PolicyOutcome | undefined;
   for (const outcome of outcomes) {
-    if (outcome.shadow) continue;
+    if (outcome.shadow || (outcome.algorithm === 'concurrency') !== slots) continue;
     if (
       best === undefined ||
       outcome.remaining < best.remaining ||
@@ -121,6 +130,14 @@ export function problemBody(
   };
 }
 
+/** Concurrency slots a request holds (see `Decision.release`). */
+export interface Held {
+  /** True until they are given back. */
+  readonly live: boolean;
+  /** Gives them back, once. */
+  release(): void;
+}
+
 export interface DecisionParts {
   readonly tier: string | undefined;
   readonly outcomes: readonly PolicyOutcome[];
@@ -141,6 +158,8 @@ export interface DecisionParts {
   readonly local?: boolean | undefined;
   /** The parts of the earlier mount's decision for this request. */
   readonly previous?: DecisionParts | undefined;
+  /** The concurrency slots the request holds, its earlier mounts' included. */
+  readonly held?: Held | undefined;
 }
 
 /** The parts a decision of this package was made from; `undefined` for SKIPPED, PASSED or a foreign object. */
@@ -205,7 +224,7 @@ function limitHeaders(
   let shadowed: string | undefined;
   for (const outcome of parts.outcomes) {
     if (outcome.shadow && !outcome.allowed)
-      shadowed = shadowed === undefined ? outcome.policy : `${shadowed}, ${outcome.policy}`;
+      shadowed = shadowed === undefined ? outcome.name : `${shadowed}, ${outcome.name}`;
   }
   if (shadowed !== undefined) headers['X-RateLimit-Shadow'] = shadowed;
   if (parts.degraded !== undefined) headers['X-RateLimit-Degraded'] = parts.degraded;
@@ -245,6 +264,14 @@ class MadeDecision implements Decision {
   readonly skipped: boolean;
   readonly degraded: 'local' | 'open' | undefined;
   readonly #parts: DecisionParts;
+
+  get inFlight(): boolean {
+    return this.#parts.held?.live === true;
+  }
+
+  release(): void {
+    this.#parts.held?.release();
+  }
 
   constructor(
     parts: DecisionParts,
@@ -312,15 +339,25 @@ export function limitedDecision(parts: DecisionParts, context: RenderContext): D
   const retryAfter = retryAfterSeconds(reported.retryAfterMs);
   const wait = `Retry after ${retryAfter} second${retryAfter === 1 ? '' : 's'}.`;
   const code = reported.suspended ? 'SUSPENDED' : 'RATE_LIMITED';
+  const slots = reported.algorithm === 'concurrency';
   const message = reported.suspended
     ? `Temporarily suspended for sending requests after being rate limited. ${wait}`
-    : `Rate limit exceeded. ${wait}`;
+    : slots
+      ? `Too many requests in flight: at most ${reported.limit} at once. ${wait}`
+      : `Rate limit exceeded. ${wait}`;
   const details = reported.suspended
-    ? { policy: reported.policy, retryAfter, suspendedUntil: isoTimestamp(context.now + retryAfter * 1000) }
-    : { limit: reported.limit, window: describeDuration(reported.windowMs), retryAfter, policy: reported.policy };
+    ? { policy: reported.name, retryAfter, suspendedUntil: isoTimestamp(context.now + retryAfter * 1000) }
+    : slots
+      ? { limit: reported.limit, inFlight: true, retryAfter, policy: reported.name }
+      : { limit: reported.limit, window: windowText(reported), retryAfter, policy: reported.name };
   const error = refusal(context, 429, code, message, details);
   const headers = { ...limitHeaders(parts, reported, context), 'Retry-After': String(retryAfter), ...error.headers };
   return new MadeDecision(parts, reported, false, 429, code, reported.retryAfterMs, headers, error.body);
+}
+
+/** The window of a 429 body: "1 minute", or for a calendar quota its period ("1 month"). */
+function windowText(outcome: PolicyOutcome): string {
+  return outcome.per === undefined ? describeDuration(outcome.windowMs) : `1 ${outcome.per}`;
 }
 
 /** Any other refusal (400, 401, 413, 503): the error body, with the headers of `reported` if any. */

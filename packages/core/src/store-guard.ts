@@ -209,6 +209,23 @@ export class StoreGuard {
   }
 
   /**
+   * Reads `checks` (each at cost 0: nothing charged, nothing created) for a customer's usage
+   * or an operator: the store's answer within the store timeout, else a StoreError. No
+   * fallback and no circuit: a usage figure is never guessed.
+   */
+  async read(checks: readonly StoreCheck[]): Promise<ConsumeResult> {
+    const timedOut = Symbol('timed out');
+    const answer = await this.bounded(
+      Promise.resolve().then(() => this.#store.consume(checks)),
+      timedOut,
+    );
+    if (answer === timedOut) {
+      throw new StoreError(`The store did not answer within ${this.#options.timeoutMs} ms (storeFaults.timeoutMs).`);
+    }
+    return answer;
+  }
+
+  /**
    * Bounds a lookup that is not a decision (an identity's override): `fallback` if `promise`
    * has not settled within the store timeout, judged after the event loop has polled once.
    */

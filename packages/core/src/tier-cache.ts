@@ -6,12 +6,13 @@
  * The cache is keyed by the raw key in process memory only; what leaves the process
  * (storage keys) is the hashed identity computed here, once per miss.
  */
-import type { Charge } from './charge.js';
+
 import { ConfigurationError } from './errors.js';
 import { hashedIdentity, readApiKey } from './identity.js';
 import type { TierResolution } from './options.js';
+import type { PolicyCharges } from './pipeline/charges.js';
 import type { Penalty, StoredOverride } from './store.js';
-import type { TierOverrides } from './tiers.js';
+import type { Limit, TierOverrides } from './tiers.js';
 import { assertTierStorable, type ResolvedOptions, type ResolvedTier, resolveTier } from './validate-options.js';
 
 /** Who a request belongs to, as far as limits are concerned. */
@@ -20,12 +21,12 @@ export interface Identity {
   readonly id: string;
   readonly tier: ResolvedTier;
   /**
-   * The one-unit charge (storage key, store check) of the first policy this identity was
+   * The one-unit charges (storage keys, store checks) of the first policy this identity was
    * charged on, built on first use; most identities only ever use one policy.
    */
-  unit: Charge | undefined;
+  unit: PolicyCharges | undefined;
   /** One-unit charges of its other policies, by policy name, built on first use. */
-  units: Map<string, Charge> | undefined;
+  units: Map<string, PolicyCharges> | undefined;
   /** Its suspension penalty, built with its first charge: `false` when suspension is off, `undefined` until then. */
   penalty: Penalty | false | undefined;
   /** When an operator's override in `tier` lapses (ms since the epoch); `base` applies from then. */
@@ -223,34 +224,58 @@ function isWireKey(key: string, maxLength: number): boolean {
   return readApiKey({ key }, 'key', maxLength) === key;
 }
 
-/** A tier with per-customer limits merged over it, validated like configuration. */
+/**
+ * A tier with per-customer limits merged over it, validated like configuration. A limit
+ * given as an object is merged field by field over the policy's limit: the policy's only
+ * one, or, in a policy of several, the one it names by what it counts (`{ limit: 1_000_000,
+ * per: 'month' }` is the monthly quota, `{ concurrency: 20 }` the concurrency limit,
+ * `{ limit: 50, windowMs: 1_000 }` the one-second window). An array replaces the policy.
+ */
 export function withOverrides(
   base: ResolvedTier,
   overrides: TierOverrides,
   path = 'resolveTier(...).limits',
 ): ResolvedTier {
   const merged: Record<string, unknown> = {};
-  for (const [name, policy] of base.policies) {
-    merged[name] =
-      policy === false
-        ? false
-        : {
-            limit: policy.limit,
-            windowMs: policy.windowMs,
-            ...(policy.algorithm === 'token-bucket' ? { burst: policy.capacity } : {}),
-            ...(policy.shadow ? { shadow: true } : {}),
-          };
-  }
+  for (const [name, policy] of base.policies) merged[name] = policy === false ? false : policy.source;
   if (base.websocket !== undefined) merged.websocket = { ...base.websocket };
   for (const [name, override] of Object.entries(overrides ?? {})) {
     if (override === undefined) continue;
     const current = merged[name];
-    merged[name] =
-      override === false || current === false || current === undefined
-        ? override
-        : { ...(current as object), ...(override as object) };
+    if (override === false || current === false || current === undefined || Array.isArray(override)) {
+      merged[name] = override;
+    } else if (Array.isArray(current)) {
+      merged[name] = mergeIntoOne(current as readonly Limit[], override as Record<string, unknown>, `${path}.${name}`);
+    } else {
+      merged[name] = { ...(current as object), ...(override as object) };
+    }
   }
   return resolveTier(base.name, merged, path);
+}
+
+/** Merges `override` over the one limit of `limits` it names by what it counts. */
+function mergeIntoOne(limits: readonly Limit[], override: Record<string, unknown>, path: string): Limit[] {
+  const names = (limit: Limit): boolean => {
+    const fields = limit as unknown as Record<string, unknown>;
+    if ('concurrency' in override) return 'concurrency' in fields;
+    if ('per' in override) {
+      return fields.per === override.per && (override.timeZone === undefined || fields.timeZone === override.timeZone);
+    }
+    if ('windowMs' in override) {
+      return (
+        fields.windowMs === override.windowMs &&
+        (override.algorithm === undefined || (fields.algorithm ?? 'fixed-window') === override.algorithm)
+      );
+    }
+    return false;
+  };
+  const matches = limits.filter(names);
+  if (matches.length !== 1) {
+    throw new ConfigurationError(
+      `\`${path}\` must name one limit of the policy by what it counts (its \`windowMs\`, \`per\` or \`concurrency\`), or give the whole array of limits; it names ${matches.length === 0 ? 'none' : 'several'}.`,
+    );
+  }
+  return limits.map((limit) => (limit === matches[0] ? ({ ...limit, ...override } as Limit) : limit));
 }
 
 function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {

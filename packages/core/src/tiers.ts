@@ -4,21 +4,70 @@
  */
 
 /**
- * A policy's limits. Without `burst` it is a fixed window: at most `limit` units per
- * `windowMs`, the window starting at the identity's first hit. With `burst` it is a
- * token bucket: it holds up to `burst` units and refills continuously at `limit` units
- * per `windowMs`.
+ * A limit counted over a window of `windowMs`: a fixed window (the default without
+ * `burst`), a sliding window (`algorithm: 'sliding-window'`) or a token bucket (the
+ * default with `burst`). The most units each admits in any interval of one window length:
+ * - `fixed-window`: `2 × limit` (a window's last moment and the next window's first); at
+ *   most `limit` within any one window, which starts at the identity's first hit;
+ * - `sliding-window`: `limit × (1 + t ÷ windowMs)` in an interval of length `t ≤ windowMs`:
+ *   the limit across a window boundary, where a fixed window admits twice the limit, and
+ *   below twice the limit over a whole window length (weighted two-window counter);
+ * - `token-bucket`: `burst + limit` (a full bucket, then its refill over the window).
  */
 export interface PolicyLimits {
-  /** Units allowed per window (fixed window), or refilled per window (token bucket). Positive integer. */
+  /** Units allowed per window (fixed and sliding window), or refilled per window (token bucket). Positive integer. */
   readonly limit: number;
-  /** Window length in milliseconds. Positive integer. */
+  /** Window length in milliseconds. Positive integer, at most a year. */
   readonly windowMs: number;
-  /** Token-bucket capacity: the most units one request or one burst may use. Positive integer. Omit for a fixed window. */
+  /**
+   * How the window counts: `'fixed-window'`, `'sliding-window'` or `'token-bucket'`.
+   * Default: `'token-bucket'` with `burst`, else `'fixed-window'`.
+   */
+  readonly algorithm?: 'fixed-window' | 'sliding-window' | 'token-bucket';
+  /** Token-bucket capacity: the most units one request or one burst may use. Positive integer. Default: `limit` for a token bucket; not allowed for the windows. */
   readonly burst?: number;
-  /** Shadow mode for this policy: evaluated, counted and reported, never refusing. Default `false`. */
+  /** Shadow mode for this limit: evaluated, counted and reported, never refusing. Default `false`. */
   readonly shadow?: boolean;
 }
+
+/**
+ * A calendar quota: at most `limit` units per hour, day or month as the clocks of
+ * `timeZone` show it (daylight saving time included), reset at the next boundary.
+ */
+export interface CalendarQuota {
+  /** Units allowed per period. Positive integer. */
+  readonly limit: number;
+  /** The period: `'hour'`, `'day'` or `'month'`. */
+  readonly per: 'hour' | 'day' | 'month';
+  /** IANA time zone whose calendar the periods follow (`'America/New_York'`). Default `'UTC'`. */
+  readonly timeZone?: string;
+  /** Shadow mode for this limit. Default `false`. */
+  readonly shadow?: boolean;
+}
+
+/**
+ * At most `concurrency` requests of one identity in flight at once. A request holds its
+ * slot until its response finishes or its connection closes (`Decision.release()` through
+ * `check()`); a slot never released (a crashed instance) lapses after `leaseMs`.
+ */
+export interface ConcurrencyLimit {
+  /** Requests in flight at once. Positive integer. */
+  readonly concurrency: number;
+  /** How long a slot is held at most, in milliseconds: set it above your slowest request. Default `120_000`. */
+  readonly leaseMs?: number;
+  /** Shadow mode for this limit. Default `false`. */
+  readonly shadow?: boolean;
+}
+
+/** One limit of a policy. */
+export type Limit = PolicyLimits | CalendarQuota | ConcurrencyLimit;
+
+/**
+ * A policy: one limit, or several that must all have room (`[{ limit: 10, windowMs: 1_000 },
+ * { limit: 10_000, per: 'month' }, { concurrency: 5 }]`); a request that one of them refuses
+ * is charged to none.
+ */
+export type Policy = Limit | readonly Limit[];
 
 /** WebSocket limits that vary by tier (per-connection limits are set on the WebSocket guard). */
 export interface WebSocketTierLimits {
@@ -32,12 +81,12 @@ export interface WebSocketTierLimits {
  */
 export interface TierConfig {
   /** Request limit of ordinary API endpoints (the default policy of a route). */
-  readonly api?: PolicyLimits | false;
+  readonly api?: Policy | false;
   /** Event-ingestion limit, usually a token bucket (a batch of N events costs N). */
-  readonly events?: PolicyLimits | false;
+  readonly events?: Policy | false;
   /** WebSocket limits for this tier. */
   readonly websocket?: WebSocketTierLimits;
-  readonly [policy: string]: PolicyLimits | WebSocketTierLimits | false | undefined;
+  readonly [policy: string]: Policy | WebSocketTierLimits | false | undefined;
 }
 
 /** Tiers by name. */
@@ -45,10 +94,18 @@ export type TierMap = Readonly<Record<string, TierConfig>>;
 
 /**
  * Per-customer changes to a tier, returned by a tier resolver (Enterprise contracts,
- * custom deals). Each policy given is merged field by field over the tier's own.
+ * custom deals). A policy given as one limit is merged field by field over the tier's own
+ * one-limit policy (`{ api: { limit: 5_000 } }`); an array replaces the policy's limits.
  */
 export type TierOverrides = {
-  readonly [policy: string]: Partial<PolicyLimits> | Partial<WebSocketTierLimits> | false | undefined;
+  readonly [policy: string]:
+    | Partial<PolicyLimits>
+    | Partial<CalendarQuota>
+    | Partial<ConcurrencyLimit>
+    | readonly Limit[]
+    | Partial<WebSocketTierLimits>
+    | false
+    | undefined;
 };
 
 const MINUTE = 60_000;

@@ -7,17 +7,22 @@
 import { compileTrustedProxies } from './client-ip.js';
 import { PinnableClock } from './clock.js';
 import { ConfigurationError } from './errors.js';
+import {
+  assertPolicyName,
+  MAX_WINDOW_MS,
+  type ResolvedLimit,
+  type ResolvedPolicy,
+  resolveLimit,
+  resolvePolicy,
+} from './limits.js';
 import { memoryStore } from './memory-store.js';
+import { Namespaces } from './namespaces.js';
 import type { RateLimiterOptions, TierResolver } from './options.js';
 import type { RenderOptions } from './response.js';
 import type { RuntimeValidations } from './runtime-checks.js';
-import type { Algorithm, Store } from './store.js';
+import type { Store } from './store.js';
 import type { ResolvedFaultOptions } from './store-guard.js';
-
-/** Name of the per-IP policy counting unknown and malformed API keys. */
-export const UNKNOWN_KEYS = 'unknown-keys';
-
-import { defaultIpLimit, defaultTiers, type PolicyLimits, type WebSocketTierLimits } from './tiers.js';
+import { defaultIpLimit, defaultTiers, type WebSocketTierLimits } from './tiers.js';
 import {
   integerInRange,
   invalid,
@@ -29,18 +34,10 @@ import {
 } from './validate.js';
 import { createWarner, type Warner, type WarningSink } from './warnings.js';
 
-/** A policy ready to evaluate. */
-export interface ResolvedPolicy {
-  readonly name: string;
-  readonly algorithm: Algorithm;
-  /** Units per window (fixed window) or refilled per window (token bucket). */
-  readonly limit: number;
-  readonly windowMs: number;
-  /** Most units held at once: `limit` for a fixed window, `burst` for a bucket. */
-  readonly capacity: number;
-  /** Evaluated and reported, never refusing. */
-  readonly shadow: boolean;
-}
+export type { ResolvedLimit, ResolvedPolicy } from './limits.js';
+
+/** Name of the per-IP limit counting unknown and malformed API keys. */
+export const UNKNOWN_KEYS = Namespaces.unknownKeys;
 
 /** A tier ready to evaluate. `false` marks a policy with no limit on this tier. */
 export interface ResolvedTier {
@@ -58,7 +55,7 @@ export interface ResolvedOptions {
   readonly resolverNegativeCacheMs: number;
   readonly resolverCacheSize: number;
   readonly anonymousTier: ResolvedTier | undefined;
-  readonly ip: ResolvedPolicy | false;
+  readonly ip: ResolvedLimit | false;
   readonly ipv6Subnet: number;
   readonly apiKeyHeader: string;
   readonly maxApiKeyLength: number;
@@ -67,7 +64,7 @@ export interface ResolvedOptions {
   readonly faults: ResolvedFaultOptions;
   readonly render: RenderOptions;
   readonly validations: RuntimeValidations;
-  readonly unknownKeys: ResolvedPolicy | false;
+  readonly unknownKeys: ResolvedLimit | false;
   readonly suspension: { readonly threshold: number; readonly windowMs: number; readonly durationMs: number } | false;
   readonly now: () => number;
   /** The clock of the default memory store when the limiter made it (`store` not given), else `undefined`. */
@@ -103,23 +100,8 @@ const OPTION_NAMES = [
   'onWarning',
 ] as const;
 
-/**
- * Names a tier may not use for a policy: `ip` is the cross-tier IP policy, `websocket`
- * holds socket limits, `connections` keys the connection leases.
- */
-const RESERVED_POLICY_NAMES = new Set([
-  'ip',
-  'websocket',
-  'connections',
-  'violations',
-  'suspended',
-  'unknown-keys',
-  'override',
-]);
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 const HEADER_NAME = /^[A-Za-z0-9-]{1,64}$/;
-/** Longest window accepted: a year. Longer windows are almost certainly a unit mistake (seconds for ms). */
-const MAX_WINDOW_MS = 366 * 86_400_000;
 
 export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOptions {
   plainObject(options, 'options');
@@ -155,12 +137,21 @@ export function resolveOptions(options: RateLimiterOptions = {}): ResolvedOption
 
   const shadowAll = options.shadow ?? false;
   if (typeof shadowAll !== 'boolean') invalid('shadow', 'a boolean', shadowAll);
-  const ip = options.ip === false ? false : resolvePolicy('ip', options.ip ?? defaultIpLimit, 'ip', shadowAll);
+  const ip =
+    options.ip === false
+      ? false
+      : resolveLimit(Namespaces.ip, Namespaces.ip, options.ip ?? defaultIpLimit, 'ip', 'window', shadowAll);
   if (ip !== false) assertStorable(store, ip, 'ip');
   const unknownKeys =
     options.unknownKeys === false
       ? false
-      : resolvePolicy(UNKNOWN_KEYS, options.unknownKeys ?? { limit: 50, windowMs: 600_000 }, 'unknownKeys');
+      : resolveLimit(
+          UNKNOWN_KEYS,
+          UNKNOWN_KEYS,
+          options.unknownKeys ?? { limit: 50, windowMs: 600_000 },
+          'unknownKeys',
+          'window',
+        );
   if (unknownKeys !== false) assertStorable(store, unknownKeys, 'unknownKeys');
   for (const tier of tiers.values()) assertTierStorable(store, tier, `tiers.${tier.name}`);
 
@@ -196,8 +187,14 @@ function resolveRender(headers: unknown, errorFormat: unknown): RenderOptions {
   const legacy = source.legacy ?? true;
   if (typeof legacy !== 'boolean') invalid('headers.legacy', 'a boolean', legacy);
   const standard = source.standard ?? false;
-  if (standard !== false && standard !== 'draft-6' && standard !== 'draft-7' && standard !== 'draft-8') {
-    invalid('headers.standard', "false, 'draft-6', 'draft-7' or 'draft-8'", standard);
+  if (
+    standard !== false &&
+    standard !== 'draft-6' &&
+    standard !== 'draft-7' &&
+    standard !== 'draft-8' &&
+    standard !== 'draft-10'
+  ) {
+    invalid('headers.standard', "false, 'draft-6', 'draft-7', 'draft-8' or 'draft-10'", standard);
   }
   const format = errorFormat ?? 'json';
   if (format !== 'json' && format !== 'problem') invalid('errorFormat', "'json' or 'problem'", format);
@@ -280,16 +277,22 @@ function resolveFaults(value: unknown): ResolvedFaultOptions {
   };
 }
 
-/** Throws if `store` cannot keep `policy` (a token bucket on rate-limiter-flexible, say). */
-function assertStorable(store: Store, policy: ResolvedPolicy, path: string): void {
-  const reason = store.unsupported?.(policy);
+/** Throws if `store` cannot keep `limit` (a token bucket on rate-limiter-flexible, say). */
+function assertStorable(store: Store, limit: ResolvedLimit, path: string): void {
+  const reason = store.unsupported?.({ ...limit, name: limit.key });
   if (reason !== undefined)
     throw new ConfigurationError(`\`${path}\` cannot be kept by the configured store: ${reason}.`);
 }
 
-/** Throws if `store` cannot keep one of `tier`'s policies. */
+/** Throws if `store` cannot keep one of `tier`'s limits. */
 export function assertTierStorable(store: Store, tier: ResolvedTier, path: string): void {
-  for (const [name, policy] of tier.policies) if (policy !== false) assertStorable(store, policy, `${path}.${name}`);
+  for (const [name, policy] of tier.policies) {
+    if (policy === false) continue;
+    const many = policy.limits.length > 1;
+    policy.limits.forEach((limit, i) => {
+      assertStorable(store, limit, many ? `${path}.${name}[${i}]` : `${path}.${name}`);
+    });
+  }
 }
 
 function headerName(value: unknown, path: string): string {
@@ -323,32 +326,8 @@ export function resolveTier(name: string, config: unknown, path: string, shadowA
       websocket = Object.freeze({ connections: positiveInteger(ws.connections, `${path}.websocket.connections`) });
       continue;
     }
-    if (RESERVED_POLICY_NAMES.has(policy)) {
-      throw new ConfigurationError(
-        `\`${path}.${policy}\` uses a reserved name (${[...RESERVED_POLICY_NAMES].join(', ')} are taken; the \`ip\` policy is set with the top-level \`ip\` option).`,
-      );
-    }
-    if (!NAME.test(policy))
-      invalid(`${path}.${policy}`, 'named with a letter followed by letters, digits, _ or -', policy);
+    assertPolicyName(policy, `${path}.${policy}`);
     policies.set(policy, value === false ? false : resolvePolicy(policy, value, `${path}.${policy}`, shadowAll));
   }
   return Object.freeze({ name, policies, websocket });
-}
-
-export function resolvePolicy(name: string, value: unknown, path: string, shadowAll = false): ResolvedPolicy {
-  const source = plainObject(value, path);
-  rejectUnknownKeys(source, ['limit', 'windowMs', 'burst', 'shadow'], path, `${path}.`);
-  const shadow = source.shadow ?? false;
-  if (typeof shadow !== 'boolean') invalid(`${path}.shadow`, 'a boolean', shadow);
-  const limits = source as Partial<PolicyLimits>;
-  const limit = positiveInteger(limits.limit, `${path}.limit`);
-  const windowMs = positiveInteger(limits.windowMs, `${path}.windowMs`);
-  if (windowMs > MAX_WINDOW_MS)
-    invalid(`${path}.windowMs`, `at most ${MAX_WINDOW_MS} (a year, in milliseconds)`, windowMs);
-  const shadowed = shadow || shadowAll;
-  if (limits.burst === undefined) {
-    return Object.freeze({ name, algorithm: 'fixed-window', limit, windowMs, capacity: limit, shadow: shadowed });
-  }
-  const burst = positiveInteger(limits.burst, `${path}.burst`);
-  return Object.freeze({ name, algorithm: 'token-bucket', limit, windowMs, capacity: burst, shadow: shadowed });
 }

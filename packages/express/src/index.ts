@@ -11,6 +11,7 @@ import {
   RateLimiter,
   type RateLimiterOptions,
   type RouteOptions,
+  releaseOnClose,
   settle,
   trustProxyKind,
 } from '@tierlimit/core';
@@ -85,6 +86,7 @@ function facts(req: Request) {
 function write(decision: Decision, req: Request, res: Response, next: NextFunction): void {
   req.rateLimit = decision;
   res.set(decision.headers);
+  releaseOnClose(decision, res);
   if (decision.allowed) next();
   else res.status(decision.status).json(decision.body);
 }

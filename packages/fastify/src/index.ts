@@ -12,6 +12,7 @@ import {
   type RateLimiterOptions,
   type RequestFacts,
   type RouteOptions,
+  releaseOnClose,
   settle,
   type TrustProxyKind,
   trustProxyKind,
@@ -103,6 +104,7 @@ const plugin: FastifyPluginCallback<FastifyRateLimitOptions> = (fastify, options
           if (decision.allowed && decision === PASSED) return next();
           request.rateLimit = decision;
           reply.headers(decision.headers);
+          releaseOnClose(decision, reply.raw);
           if (decision.allowed) next();
           else reply.code(decision.status).send(decision.body);
         },

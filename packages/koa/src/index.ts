@@ -10,6 +10,7 @@ import {
   RateLimiter,
   type RateLimiterOptions,
   type RouteOptions,
+  releaseOnClose,
 } from '@tierlimit/core';
 import type { Context, Middleware, Next, ParameterizedContext } from 'koa';
 
@@ -96,6 +97,7 @@ function apply(
 ): Promise<unknown> | undefined {
   ctx.state.rateLimit = decision;
   ctx.set(decision.headers);
+  releaseOnClose(decision, ctx.res);
   if (decision.allowed) return next();
   ctx.status = decision.status;
   ctx.body = decision.body;

@@ -285,9 +285,12 @@ export class WebSocketGuard {
     const retryAfter = retryAfterSeconds(retryAfterMs);
     const outcome: PolicyOutcome = {
       policy: 'connections',
-      algorithm: 'fixed-window',
+      name: 'connections',
+      algorithm: 'concurrency',
       limit: max,
-      windowMs: this.#options.leaseTtlMs,
+      windowMs: 0,
+      per: undefined,
+      timeZone: undefined,
       cost: 1,
       allowed: false,
       remaining: 0,
