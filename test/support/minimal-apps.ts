@@ -28,7 +28,7 @@ import Fastify from 'fastify';
 import fastify4 from 'fastify4';
 import Koa from 'koa';
 import koa2 from 'koa2';
-import { listen, type RunningServer } from './targets';
+import { listen, type RunningServer } from './listen';
 
 export interface MinimalAppOptions {
   readonly limiter: RateLimiter;
