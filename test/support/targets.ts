@@ -1,6 +1,8 @@
 /**
- * The servers the conformance suite runs against: each demo app, on the newest and on the
- * older major of its framework, listening on 127.0.0.1 on a free port.
+ * The demo apps in process, for the demos' own tests (test/examples): each demo on the
+ * newest and on the older major of its framework, listening on 127.0.0.1 on a free port.
+ * The conformance suite runs on the minimal apps instead (test/support/minimal-apps), so
+ * the demos can change without changing what the adapters are held to (issue 14).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
