@@ -1,9 +1,18 @@
 /**
- * The demos as a user runs them: each started as its own process (the same command as
- * `pnpm demo`, `demo:koa`, `demo:fastify` after setup), on a free port on 127.0.0.1, with
- * the real clock. Checks the issue's "done when" list end to end.
+ * The demos' own tests, in two parts:
+ *
+ * - the demos as a user runs them: each started as its own process (the same command as
+ *   `pnpm demo`, `demo:koa`, `demo:fastify` after setup), on a free port on 127.0.0.1, with
+ *   the real clock. Checks the issue's "done when" list end to end.
+ * - what only the demos do (their event log, their event validation), in process on the
+ *   newest and older major of each framework (test/support/targets), with an injected
+ *   clock. What every adapter must do is the conformance suite's, on minimal apps
+ *   (test/conformance; issue 14).
  */
+import request from 'supertest';
+import { ManualClock } from '../support/clock';
 import { type DemoProcess, startDemo, stopDemo } from '../support/demo-process';
+import { type RunningServer, targets } from '../support/targets';
 
 const events = (count: number) => ({ events: Array.from({ length: count }, (_, i) => ({ name: 'page_view', i })) });
 
@@ -117,4 +126,51 @@ describe.each(['express', 'koa', 'fastify'])('%s demo', (framework) => {
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED');
   });
+});
+
+describe.each(targets)('$name demo app', (target) => {
+  const FREE_KEY = 'demo-free';
+  let clock: ManualClock;
+  let server: RunningServer | undefined;
+
+  async function start() {
+    server = await target.start({ limiter: { now: clock.now } });
+    return request(server.url);
+  }
+
+  beforeEach(() => {
+    clock = new ManualClock();
+  });
+
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  test('events with an id are stored once however often they are sent; stats count them', async () => {
+    const api = await start();
+    const batch = { events: [1, 2, 3].map((n) => ({ id: `evt-${n}`, name: 'x' })) };
+    const first = await api.post('/api/v1/events/batch').set('X-API-Key', FREE_KEY).send(batch);
+    expect(first.body).toEqual({ accepted: 3, duplicates: 0 });
+    const again = await api.post('/api/v1/events/batch').set('X-API-Key', FREE_KEY).send(batch);
+    expect(again.body).toEqual({ accepted: 0, duplicates: 3 });
+    await api.post('/api/v1/events').set('X-API-Key', FREE_KEY).send({ name: 'no id' }).expect(202);
+    const stats = await api.get('/api/v1/events/stats').set('X-API-Key', FREE_KEY);
+    expect(stats.status).toBe(200);
+    expect(stats.body).toEqual({ received: 4, duplicates: 3 });
+  });
+
+  test.each([['an event without a name', { events: [{ name: 'ok' }, { title: 'no name' }] }, 'INVALID_EVENT']])(
+    '%s gets 400 in the JSON error shape and charges nothing',
+    async (_label, body, code) => {
+      const api = await start();
+      const res = await api.post('/api/v1/events/batch').set('X-API-Key', FREE_KEY).send(body);
+      expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.body.error.code).toBe(code);
+      expect(res.body.error.requestId).toEqual(expect.any(String));
+      const after = await api.post('/api/v1/events').set('X-API-Key', FREE_KEY).send({ name: 'x' });
+      expect(after.headers['x-ratelimit-remaining']).toBe('49');
+    },
+  );
 });

@@ -1,15 +1,22 @@
 /**
- * The smallest app per framework that exercises what the production suite needs (issue
- * 13): the same three routes on Express 5 and 4, Koa 3 and 2, Fastify 5 and 4, listening on
- * 127.0.0.1 on a free port. Unlike the demos, each is built from a limiter the test made,
- * with the framework's own trust-proxy setting given as the test says.
+ * The smallest app per framework that exercises what the conformance suites need (issues
+ * 13 and 14): the same routes on Express 5 and 4, Koa 3 and 2, Fastify 5 and 4, listening
+ * on 127.0.0.1 on a free port. Unlike the demos, each is built from a limiter the test made,
+ * with the framework's own trust-proxy setting given as the test says, and nothing else:
+ * no keys, tiers, validation or event log of its own, so what a case asserts is what the
+ * adapter and the core do.
  *
+ * - `GET  /health`: not limited (Fastify: `config: { rateLimit: false }`).
  * - `GET  /api/players`: the `api` policy.
+ * - `POST /api/events`: the `events` policy, one unit; answers 202 `{ accepted: 1 }`.
  * - `POST /api/events/batch`: the `events` policy, costing one unit per event of the JSON
- *   body's `events` array; the body is read only after a peek found room (Express and Koa:
- *   the `bodyParser` route option; Fastify: on its own).
+ *   body's `events` array (`batchSize`); answers 202 `{ accepted: <events> }`.
  * - `POST /api/buggy`: a cost function with a bug (it returns 2.5).
  * - anything else: the framework's own not-found answer.
+ *
+ * Both event routes read the body only after a peek found room (Express and Koa: the
+ * `bodyParser` route option; Fastify: on its own). Client errors (bad JSON, a bad batch)
+ * are answered in tierlimit's JSON error shape (`jsonErrors`).
  *
  * With `appWide`, Express and Koa also mount the limiter on the whole app (or `/api`), as
  * the limiter's double-mount rules let them.
@@ -28,13 +35,14 @@ import Fastify from 'fastify';
 import fastify4 from 'fastify4';
 import Koa from 'koa';
 import koa2 from 'koa2';
-import { listen, type RunningServer } from './targets';
+import { listen, type RunningServer } from './listen';
 
 export interface MinimalAppOptions {
   readonly limiter: RateLimiter;
   /**
    * The framework's trust setting: Express `trust proxy`, Fastify `trustProxy`, Koa
-   * `proxy` (`true`), or `proxy` with `maxIpsCount` (a number). Default: none.
+   * `proxy` (`true`), or `proxy` with `maxIpsCount` (a number). Koa cannot trust a proxy
+   * by address (`'loopback'`): give the limiter `trustedProxies` instead. Default: none.
    */
   readonly trustProxy?: boolean | number | string;
   /** Also mount the limiter app-wide (Express and Koa). */
@@ -59,17 +67,20 @@ function expressApp(framework: typeof express5, options: MinimalAppOptions): Pro
   const { limiter } = options;
   const app = framework();
   app.set('trust proxy', options.trustProxy ?? false);
+  const json = framework.json({ limit: BODY_LIMIT });
   if (options.appWide) app.use('/api', expressRateLimit(limiter));
+  app.get('/health', (_req, res) => {
+    res.json({ ok: true });
+  });
   app.get('/api/players', expressRateLimit(limiter), (_req, res) => {
     res.json({ ok: true });
   });
+  app.post('/api/events', expressRateLimit(limiter, { policy: 'events', bodyParser: json }), (_req, res) => {
+    res.status(202).json({ accepted: 1 });
+  });
   app.post(
     '/api/events/batch',
-    expressRateLimit(limiter, {
-      policy: 'events',
-      cost: (req) => batchSize(req.body),
-      bodyParser: framework.json({ limit: BODY_LIMIT }),
-    }),
+    expressRateLimit(limiter, { policy: 'events', cost: (req) => batchSize(req.body), bodyParser: json }),
     (req, res) => {
       res.status(202).json({ accepted: (req.body as { events: unknown[] }).events.length });
     },
@@ -86,17 +97,22 @@ function koaApp(framework: typeof Koa, options: MinimalAppOptions): Promise<Mini
   const app = new framework();
   if (options.trustProxy === true || typeof options.trustProxy === 'number') app.proxy = true;
   if (typeof options.trustProxy === 'number') app.maxIpsCount = options.trustProxy;
+  const json = koaBodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT });
+  const health = new Router();
+  health.get('/health', (ctx) => {
+    ctx.body = { ok: true };
+  });
   const router = new Router({ prefix: '/api' });
   router.get('/players', koaRateLimit(limiter), (ctx) => {
     ctx.body = { ok: true };
   });
+  router.post('/events', koaRateLimit(limiter, { policy: 'events', bodyParser: json }), (ctx) => {
+    ctx.status = 202;
+    ctx.body = { accepted: 1 };
+  });
   router.post(
     '/events/batch',
-    koaRateLimit(limiter, {
-      policy: 'events',
-      cost: (ctx) => batchSize(ctx.request.body),
-      bodyParser: koaBodyParser({ enableTypes: ['json'], jsonLimit: BODY_LIMIT }),
-    }),
+    koaRateLimit(limiter, { policy: 'events', cost: (ctx) => batchSize(ctx.request.body), bodyParser: json }),
     (ctx) => {
       ctx.status = 202;
       ctx.body = { accepted: (ctx.request.body as { events: unknown[] }).events.length };
@@ -106,6 +122,7 @@ function koaApp(framework: typeof Koa, options: MinimalAppOptions): Promise<Mini
     ctx.body = { ok: true };
   });
   app.use(koaJsonErrors());
+  app.use(health.routes());
   if (options.appWide) app.use(koaRateLimit(limiter));
   app.use(router.routes());
   return listen(createServer(app.callback()));
@@ -114,7 +131,11 @@ function koaApp(framework: typeof Koa, options: MinimalAppOptions): Promise<Mini
 async function fastifyApp(framework: typeof Fastify, options: MinimalAppOptions): Promise<MinimalApp> {
   const app = framework({ trustProxy: (options.trustProxy ?? false) as boolean, bodyLimit: BODY_LIMIT });
   await app.register(fastifyRateLimit, { limiter: options.limiter, jsonErrors: true, ...options.fastify });
+  app.get('/health', { config: { rateLimit: false } }, async () => ({ ok: true }));
   app.get('/api/players', async () => ({ ok: true }));
+  app.post('/api/events', { config: { rateLimit: { policy: 'events' } } }, async (_request, reply) =>
+    reply.code(202).send({ accepted: 1 }),
+  );
   app.post(
     '/api/events/batch',
     { config: { rateLimit: { policy: 'events', cost: (request) => batchSize(request.body) } } },

@@ -1,8 +1,10 @@
 /**
- * The servers the conformance suite runs against: each demo app, on the newest and on the
- * older major of its framework, listening on 127.0.0.1 on a free port.
+ * The demo apps in process, for the demos' own tests (test/examples): each demo on the
+ * newest and on the older major of its framework, listening on 127.0.0.1 on a free port.
+ * The conformance suite runs on the minimal apps instead (test/support/minimal-apps), so
+ * the demos can change without changing what the adapters are held to (issue 14).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DemoOptions } from '@tierlimit/example-shared';
 import type express from 'express';
@@ -13,34 +15,14 @@ import koa2 from 'koa2';
 import { createApp as createExpressApp } from '../../examples/express/src/app';
 import { createApp as createFastifyApp } from '../../examples/fastify/src/app';
 import { createApp as createKoaApp } from '../../examples/koa/src/app';
+import { listen, type RunningServer } from './listen';
 
-export interface RunningServer {
-  readonly url: string;
-  close(): Promise<void>;
-}
+export { listen, type RunningServer } from './listen';
 
 export interface Target {
   readonly name: string;
   readonly framework: 'express' | 'koa' | 'fastify';
   start(options: DemoOptions): Promise<RunningServer>;
-}
-
-/** Listens on 127.0.0.1 on a free port; `close` also ends open keep-alive connections. */
-export function listen(server: Server): Promise<RunningServer> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            server.closeAllConnections();
-            server.close(() => done());
-          }),
-      });
-    });
-  });
 }
 
 async function listenFastify(app: Awaited<ReturnType<typeof createFastifyApp>>): Promise<RunningServer> {
