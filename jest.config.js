@@ -17,6 +17,7 @@ module.exports = {
   },
   moduleNameMapper: {
     '^@tierlimit/core/prometheus$': '<rootDir>/packages/core/src/prometheus.ts',
+    '^@tierlimit/core/testing$': '<rootDir>/packages/core/src/testing/index.ts',
     '^@tierlimit/client/redis$': '<rootDir>/packages/client/src/redis.ts',
     '^@tierlimit/(core|express|koa|fastify|redis|client|ws)$': '<rootDir>/packages/$1/src/index.ts',
     '^@tierlimit/example-shared$': '<rootDir>/examples/shared/src/index.ts',

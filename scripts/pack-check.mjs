@@ -48,6 +48,7 @@ const isWindows = process.platform === 'win32';
 const ENTRY_EXPORTS = {
   '@tierlimit/core': ['createRateLimiter', 'memoryStore', 'defaultTiers', 'batchSize', 'RequestError', 'settle'],
   '@tierlimit/core/prometheus': ['prometheusMetrics'],
+  '@tierlimit/core/testing': ['storeSuite', 'registerStoreSuite', 'ManualClock', 'StoreSuiteAssertionError'],
   '@tierlimit/express': ['rateLimit', 'jsonErrors', 'createRateLimiter'],
   '@tierlimit/koa': ['rateLimit', 'jsonErrors', 'createRateLimiter'],
   '@tierlimit/fastify': ['fastifyRateLimit', 'createRateLimiter'],
@@ -438,6 +439,13 @@ async function main() {
   const metrics = await registry.metrics();
   assert(metrics.includes('tierlimit_decisions_total{'), 'prometheus: no tierlimit_decisions_total sample');
 
+  // The store suite, from the testing entry, on the main entry's memory store.
+  const memoryTarget = { name: 'memory', create: ({ now }) => core.memoryStore({ now, sweepIntervalMs: 0 }), keyCount: (store) => store.size };
+  for (const c of modules['@tierlimit/core/testing'].storeSuite(memoryTarget)) {
+    const result = await c.run();
+    assert(result.status === 'passed', 'store suite: ' + c.group + ' > ' + c.name + ': ' + JSON.stringify(result));
+  }
+
   // Koa.
   const Koa = defaultOf(await load('koa'));
   const koa = new Koa();
@@ -555,6 +563,7 @@ import {
   type RouteOptions,
 } from '@tierlimit/core';
 import { prometheusMetrics } from '@tierlimit/core/prometheus';
+import { storeSuite, type StoreSuiteCase } from '@tierlimit/core/testing';
 import { jsonErrors, rateLimit as expressRateLimit } from '@tierlimit/express';
 import { fastifyRateLimit, type FastifyRouteRateLimit } from '@tierlimit/fastify';
 import { rateLimit as koaRateLimit, type RateLimitState } from '@tierlimit/koa';
@@ -631,6 +640,10 @@ webSocketGuard({ limiter, messages: 10 });
 
 prometheusMetrics(limiter, { registry: new Registry(), prefix: 'app_' }).close();
 
+const storeCases: StoreSuiteCase[] = storeSuite({ name: 'memory', create: ({ now }) => memoryStore({ now }), keyCount: (s) => s.size });
+// @ts-expect-error create takes a clock ({ now }), not a time
+storeSuite({ name: 'memory', create: (now: number) => memoryStore({ now: () => now }) });
+
 const client = createClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: 'key-free', retries: 3 });
 const tracked: Promise<{ readonly id: string }> = client.track({ name: 'signup' });
 const response: Promise<Response> = withRetry(({ signal }) => fetch('http://127.0.0.1:3000', { signal }));
@@ -643,7 +656,7 @@ const identified: Promise<Response> = cioFetch('https://track.customer.io/api/v1
 // @ts-expect-error a weight is a number of units
 cioFetch('https://track.customer.io/api/v2/batch', { weight: 'heavy' });
 
-export { badConfig, configurationError, fastifyRoute, identified, info, response, store, tracked };
+export { badConfig, configurationError, fastifyRoute, identified, info, response, store, storeCases, tracked };
 `;
 
 /** A browser project: DOM types, no Node types, only the client. */

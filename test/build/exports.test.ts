@@ -10,6 +10,7 @@ import { join } from 'node:path';
 const root = join(__dirname, '..', '..');
 const packages = {
   core: ['createRateLimiter', 'memoryStore', 'defaultTiers', 'batchSize', 'RequestError', 'errorResponse', 'settle'],
+  'core/testing': ['storeSuite', 'registerStoreSuite', 'ManualClock', 'StoreSuiteAssertionError'],
   express: ['rateLimit', 'jsonErrors', 'createRateLimiter'],
   koa: ['rateLimit', 'jsonErrors', 'createRateLimiter'],
   fastify: ['fastifyRateLimit', 'createRateLimiter'],

@@ -27,6 +27,7 @@ const root = join(__dirname, '..', '..');
 export const TIERLIMIT_PATHS: Record<string, string[]> = {
   '@tierlimit/core': [join(root, 'packages/core/src/index.ts')],
   '@tierlimit/core/prometheus': [join(root, 'packages/core/src/prometheus.ts')],
+  '@tierlimit/core/testing': [join(root, 'packages/core/src/testing/index.ts')],
   '@tierlimit/client/redis': [join(root, 'packages/client/src/redis.ts')],
   ...Object.fromEntries(
     ['express', 'koa', 'fastify', 'redis', 'ws', 'client'].map((name) => [
