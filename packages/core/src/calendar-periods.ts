@@ -147,8 +147,20 @@ export function periodAt(instant: number, unit: CalendarUnit, timeZone: string):
   };
 }
 
+/**
+ * The periods of one unit and zone, as public types see them: an interface, not the class,
+ * so the ESM and CJS builds' declarations of it are the same type (a class with private
+ * fields is a different type in each).
+ */
+export interface Periods {
+  readonly unit: CalendarUnit;
+  readonly timeZone: string;
+  /** The period that contains `now` (ms since the epoch). */
+  at(now: number): Period;
+}
+
 /** The current period of one unit and zone, kept until it ends (every identity shares it). */
-export class PeriodClock {
+export class PeriodClock implements Periods {
   readonly unit: CalendarUnit;
   readonly timeZone: string;
   #period: Period = { start: 0, end: 0 };

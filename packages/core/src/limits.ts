@@ -3,7 +3,7 @@
  * `{ concurrency }`, or an array of them) turned into the resolved form the engine runs
  * on, validated once with every mistake named by its path.
  */
-import { type CalendarUnit, isTimeZone, PeriodClock } from './calendar-periods.js';
+import { type CalendarUnit, isTimeZone, PeriodClock, type Periods } from './calendar-periods.js';
 import { ConfigurationError } from './errors.js';
 import { RESERVED_NAMESPACES, spanName } from './namespaces.js';
 import type { Algorithm } from './store.js';
@@ -47,7 +47,7 @@ export interface ResolvedLimit {
   /** Calendar quota: the time zone of its calendar. */
   readonly timeZone: string | undefined;
   /** Calendar quota: the current period, shared by every identity. */
-  readonly clock: PeriodClock | undefined;
+  readonly clock: Periods | undefined;
   /** Concurrency: how long an unreleased slot is held, ms; 0 for the others. */
   readonly leaseMs: number;
   /** The limit as configured (validated), for merging a customer's overrides over it. */
@@ -209,7 +209,7 @@ function freeze(
   extra: {
     readonly per?: CalendarUnit;
     readonly timeZone?: string;
-    readonly clock?: PeriodClock;
+    readonly clock?: Periods;
     readonly leaseMs?: number;
     readonly source: Limit;
   },
