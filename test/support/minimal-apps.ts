@@ -12,6 +12,9 @@
  * - `POST /api/events/batch`: the `events` policy, costing one unit per event of the JSON
  *   body's `events` array (`batchSize`); answers 202 `{ accepted: <events> }`.
  * - `POST /api/buggy`: a cost function with a bug (it returns 2.5).
+ * - `GET  /api/slow?ms=N`: the `api` policy, answering after N ms (at most 3 s): a request
+ *   in flight, for concurrency limits.
+ * - `GET  /api/fail`: the `api` policy, and a handler that throws (the framework's 500).
  * - anything else: the framework's own not-found answer.
  *
  * Both event routes read the body only after a peek found room (Express and Koa: the
@@ -62,6 +65,12 @@ export interface MinimalTarget {
 
 const BODY_LIMIT = 32 * 1024 * 1024;
 const buggyCost = () => 2.5;
+/** How long `/api/slow` takes: its `ms` query parameter, at most 3 s. */
+const slowMs = (query: unknown) => Math.min(3_000, Number((query as { ms?: string }).ms ?? 0) || 0);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const handlerBug = () => {
+  throw new Error('a bug in the route handler');
+};
 
 function expressApp(framework: typeof express5, options: MinimalAppOptions): Promise<MinimalApp> {
   const { limiter } = options;
@@ -88,6 +97,12 @@ function expressApp(framework: typeof express5, options: MinimalAppOptions): Pro
   app.post('/api/buggy', expressRateLimit(limiter, { cost: buggyCost }), (_req, res) => {
     res.json({ ok: true });
   });
+  app.get('/api/slow', expressRateLimit(limiter), (req, res) => {
+    setTimeout(() => {
+      if (!res.destroyed) res.json({ ok: true });
+    }, slowMs(req.query));
+  });
+  app.get('/api/fail', expressRateLimit(limiter), handlerBug);
   app.use(expressJsonErrors());
   return listen(createServer(app));
 }
@@ -121,6 +136,13 @@ function koaApp(framework: typeof Koa, options: MinimalAppOptions): Promise<Mini
   router.post('/buggy', koaRateLimit(limiter, { cost: buggyCost }), (ctx) => {
     ctx.body = { ok: true };
   });
+  router.get('/slow', koaRateLimit(limiter), async (ctx) => {
+    await sleep(slowMs(ctx.query));
+    ctx.body = { ok: true };
+  });
+  router.get('/fail', koaRateLimit(limiter), handlerBug);
+  // The handler's bug is answered 500 by Koa; its log line is noise here.
+  app.silent = true;
   app.use(koaJsonErrors());
   app.use(health.routes());
   if (options.appWide) app.use(koaRateLimit(limiter));
@@ -142,6 +164,11 @@ async function fastifyApp(framework: typeof Fastify, options: MinimalAppOptions)
     async (request, reply) => reply.code(202).send({ accepted: (request.body as { events: unknown[] }).events.length }),
   );
   app.post('/api/buggy', { config: { rateLimit: { cost: buggyCost } } }, async () => ({ ok: true }));
+  app.get('/api/slow', async (request) => {
+    await sleep(slowMs(request.query));
+    return { ok: true };
+  });
+  app.get('/api/fail', handlerBug);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, close: () => app.close() };
