@@ -61,9 +61,19 @@ function reportedInProcess(sink: WarningSink | undefined): Set<string> {
   return codes;
 }
 
-/** A reporter for `sink` (default: {@link consoleWarning}). */
+/**
+ * A reporter for `sink` (default: {@link consoleWarning}). A sink that throws is ignored:
+ * a failing log call must not fail the request, or the connection, that warned.
+ */
 export function createWarner(sink?: WarningSink): Warner {
-  const send = sink ?? consoleWarning;
+  const destination = sink ?? consoleWarning;
+  const send = (warning: Warning): void => {
+    try {
+      destination(warning);
+    } catch {
+      // Nowhere left to report it.
+    }
+  };
   const reported = new Set<string>();
   const open = new Set<string>();
   return {

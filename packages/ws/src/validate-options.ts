@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import {
   ConfigurationError,
+  createWarner,
   describeValue,
   isLeaseStore,
   isRateLimiter,
@@ -81,19 +82,6 @@ function defaultClientIp(req: IncomingMessage): string | undefined {
   return req.socket.remoteAddress;
 }
 
-function onceEach(onWarning: (warning: Warning) => void): (warning: Warning) => void {
-  const seen = new Set<string>();
-  return (warning) => {
-    if (seen.has(warning.code)) return;
-    seen.add(warning.code);
-    try {
-      onWarning(warning);
-    } catch {
-      // A failing log call must not take a connection (or the process) down with it.
-    }
-  };
-}
-
 function resolveMessages(value: unknown): ResolvedBucket | false {
   if (value === false) return false;
   const messages = plainObject(value ?? {}, 'messages');
@@ -129,10 +117,9 @@ export function resolveGuardOptions(options: WebSocketGuardOptions): ResolvedGua
   const check = limiter.handler<IncomingMessage>({ policy: policy as string, cost });
 
   const now = optionalFunction<() => number>(raw.now, 'now') ?? Date.now;
-  const onWarning =
-    optionalFunction<(warning: Warning) => void>(raw.onWarning, 'onWarning') ??
-    ((warning: Warning) => console.warn(`[tierlimit] ${warning.code}: ${warning.message}`));
-  const warn = onceEach(onWarning);
+  // Once per code, through the warning helper every package uses.
+  const warner = createWarner(optionalFunction<(warning: Warning) => void>(raw.onWarning, 'onWarning'));
+  const warn = (warning: Warning): void => warner.once(warning);
   const onError = resolveHandlerErrorRoute(
     optionalFunction<HandlerErrorRoute<GuardedConnection>>(raw.onError, 'onError'),
     warn,
