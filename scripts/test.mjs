@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The whole test suite, as the README's test command runs it: type-check, lint, build the
-// packages (the build is under test too), check the packed tarballs as users install them
-// (scripts/pack-check.mjs), then every jest suite. Every step runs even if an earlier one
+// The whole test suite, as the README's test command runs it: type-check, lint, no import
+// cycles (dpdm), build the packages (the build is under test too), check the packed
+// tarballs as users install them (scripts/pack-check.mjs), then every jest suite. Every step runs even if an earlier one
 // failed, so one run shows every problem; the exit code is non-zero if any step failed.
 // Extra arguments go to jest.
 import { spawnSync } from 'node:child_process';
@@ -14,6 +14,8 @@ const bin = (name) => join(root, 'node_modules', '.bin', name);
 const steps = [
   ['typecheck', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']],
   ['lint', bin('biome'), ['check', '.']],
+  // No import cycles in any package, type-only imports included.
+  ['import-cycles', bin('dpdm'), ['--no-warning', '--no-tree', '--exit-code', 'circular:1', 'packages/*/src/**/*.ts']],
   ['build', process.execPath, [join(root, 'scripts', 'pnpm.mjs'), '-r', '--filter', './packages/**', 'run', 'build']],
   // The packed tarballs in clean projects: contents, publint, attw, require/import, types.
   ['pack-check', process.execPath, [join(root, 'scripts', 'pack-check.mjs')]],

@@ -3,8 +3,9 @@
  * put on the wire. Adapters write `headers` and, when not allowed, `status` and `body`
  * with their framework's API; they never compute any of it.
  */
+
+import type { ResolvedTier } from './limits.js';
 import type { Algorithm } from './store.js';
-import type { ResolvedTier } from './validate-options.js';
 
 /** One limit's part in a decision. Times are milliseconds on the limiter's clock. */
 export interface PolicyOutcome {

@@ -7,7 +7,7 @@ import { type CalendarUnit, isTimeZone, PeriodClock, type Periods } from './cale
 import { ConfigurationError } from './errors.js';
 import { RESERVED_NAMESPACES, spanName } from './namespaces.js';
 import type { Algorithm } from './store.js';
-import type { CalendarQuota, ConcurrencyLimit, Limit, PolicyLimits } from './tiers.js';
+import type { CalendarQuota, ConcurrencyLimit, Limit, PolicyLimits, WebSocketTierLimits } from './tiers.js';
 import { integerInRange, invalid, plainObject, positiveInteger, rejectUnknownKeys } from './validate.js';
 
 /** Longest window accepted: a year. Longer windows are almost certainly a unit mistake (seconds for ms). */
@@ -60,6 +60,13 @@ export interface ResolvedPolicy {
   readonly limits: readonly ResolvedLimit[];
   /** The policy as configured: one limit, or an array of them. */
   readonly source: Limit | readonly Limit[];
+}
+
+/** A tier ready to evaluate. `false` marks a policy with no limit on this tier. */
+export interface ResolvedTier {
+  readonly name: string;
+  readonly policies: ReadonlyMap<string, ResolvedPolicy | false>;
+  readonly websocket: WebSocketTierLimits | undefined;
 }
 
 /** Which kinds of limit a place in the options accepts. */

@@ -7,10 +7,10 @@
 
 import type { Decision, ErrorBody, PolicyOutcome, ProblemBody } from './decision.js';
 import { describeDuration } from './duration.js';
+import type { ResolvedTier } from './limits.js';
 import type { Charge } from './pipeline/charges.js';
 import { type StandardHeaders, standardHeaders } from './standard-headers.js';
 import type { ConsumeResult } from './store.js';
-import type { ResolvedTier } from './validate-options.js';
 
 /** How decisions are put on the wire; resolved once from the limiter's options. */
 export interface RenderOptions {

@@ -12,12 +12,14 @@ import {
   MAX_WINDOW_MS,
   type ResolvedLimit,
   type ResolvedPolicy,
+  type ResolvedTier,
   resolveLimit,
   resolvePolicy,
 } from './limits.js';
 import { memoryStore } from './memory-store.js';
 import { Namespaces } from './namespaces.js';
 import type { RateLimiterOptions, TierResolver } from './options.js';
+import type { SuspensionSettings } from './pipeline/charges.js';
 import type { RenderOptions } from './response.js';
 import type { RuntimeValidations } from './runtime-checks.js';
 import type { Store } from './store.js';
@@ -34,17 +36,10 @@ import {
 } from './validate.js';
 import { createWarner, type Warner, type WarningSink } from './warnings.js';
 
-export type { ResolvedLimit, ResolvedPolicy } from './limits.js';
+export type { ResolvedLimit, ResolvedPolicy, ResolvedTier } from './limits.js';
 
 /** Name of the per-IP limit counting unknown and malformed API keys. */
 export const UNKNOWN_KEYS = Namespaces.unknownKeys;
-
-/** A tier ready to evaluate. `false` marks a policy with no limit on this tier. */
-export interface ResolvedTier {
-  readonly name: string;
-  readonly policies: ReadonlyMap<string, ResolvedPolicy | false>;
-  readonly websocket: WebSocketTierLimits | undefined;
-}
 
 export interface ResolvedOptions {
   readonly tiers: ReadonlyMap<string, ResolvedTier>;
@@ -65,7 +60,7 @@ export interface ResolvedOptions {
   readonly render: RenderOptions;
   readonly validations: RuntimeValidations;
   readonly unknownKeys: ResolvedLimit | false;
-  readonly suspension: { readonly threshold: number; readonly windowMs: number; readonly durationMs: number } | false;
+  readonly suspension: SuspensionSettings | false;
   readonly now: () => number;
   /** The clock of the default memory store when the limiter made it (`store` not given), else `undefined`. */
   readonly storeClock: PinnableClock | undefined;

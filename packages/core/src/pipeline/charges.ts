@@ -12,7 +12,6 @@ import type { Period } from '../calendar-periods.js';
 import type { ResolvedLimit, ResolvedPolicy } from '../limits.js';
 import { Namespaces, storageKey } from '../namespaces.js';
 import type { Penalty, StoreCheck } from '../store.js';
-import type { ResolvedOptions } from '../validate-options.js';
 
 /** One limit to charge for a request (a cost of 0 only reads it). */
 export interface Charge {
@@ -36,8 +35,15 @@ export interface PolicyCharges {
   readonly renewAt: number;
 }
 
+/** The `suspension` option, resolved. */
+export interface SuspensionSettings {
+  readonly threshold: number;
+  readonly windowMs: number;
+  readonly durationMs: number;
+}
+
 /** The suspension penalty of an identity (the same for each of its limits), or `undefined` when suspension is off. */
-export function penaltyOf(suspension: ResolvedOptions['suspension'], identity: string): Penalty | undefined {
+export function penaltyOf(suspension: SuspensionSettings | false, identity: string): Penalty | undefined {
   if (suspension === false) return undefined;
   return {
     violationKey: storageKey(Namespaces.violations, identity),
