@@ -199,6 +199,9 @@ export class WebSocketGuard {
       peer: req.socket.remoteAddress,
       headers: req.headers,
     });
+    // An upgrade is one request: a concurrency limit of its policy holds a slot while it is
+    // decided, not for the connection's life (that is `websocket.connections`).
+    decision.release();
     if (!usable(socket)) return;
     if (!decision.allowed) {
       refuseUpgrade(socket, { status: decision.status, headers: decision.headers, body: decision.body });

@@ -121,7 +121,7 @@ export function policyCharges(
   return { policy, charges, renewAt };
 }
 
-/** The units `cost` takes from the smallest limit of `policy` it can never fit in (a 413), if any. */
+/** The smallest enforced limit of `policy` that `cost` units can never fit in (a 413), if any; concurrency never counts. */
 export function tooLarge(policy: ResolvedPolicy, cost: number): ResolvedLimit | undefined {
   let found: ResolvedLimit | undefined;
   for (const limit of policy.limits) {
