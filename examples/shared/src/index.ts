@@ -1,8 +1,8 @@
 /**
  * What the three demo APIs share, so they behave identically: the demo keys and their
- * tiers, event validation (done in the route's cost function so bad input is rejected
- * before anything is charged), the players fixture, and the server settings read from
- * the environment.
+ * tiers, the usage page (usage.ts), event validation (done in the route's cost function
+ * so bad input is rejected before anything is charged), the players fixture, and the
+ * server settings read from the environment.
  */
 
 import type { Server } from 'node:http';
@@ -20,14 +20,16 @@ import {
 import { redisStore } from '@tierlimit/redis';
 import { attachDemoWebSockets } from './websocket.js';
 
+export { apiKeyOf } from './api-key.js';
 export { EventLog, type EventStats } from './event-log.js';
+export { type DemoResponse, usageResponse } from './usage.js';
 export { attachDemoWebSockets, type DemoWebSockets, webSocketPath } from './websocket.js';
 
 /**
  * The demos' tiers: the preset (SPEC section 1), plus `metered`, a plan of several limits
  * the way SaaS APIs sell them (issue 14): 10 requests a second, 300 a minute (a sliding
  * window: no burst of twice that across a minute's boundary), 100,000 a calendar month
- * (UTC), at most 5 at once. `demo-metered` is on it.
+ * (UTC), at most 5 at once. `GET /api/v1/usage` with `demo-metered` shows all four.
  */
 export const demoTiers = {
   ...defaultTiers,
@@ -96,11 +98,6 @@ function validateEvent(event: unknown, where: string): void {
 /** The events of a request whose cost function already validated the body. */
 export function eventsOf(body: unknown): readonly unknown[] {
   return Array.isArray((body as { events?: unknown }).events) ? (body as { events: unknown[] }).events : [body];
-}
-
-/** The API key of a request the limiter admitted (so it is present and well-formed). */
-export function apiKeyOf(headers: Readonly<Record<string, string | readonly string[] | undefined>>): string {
-  return String(headers['x-api-key']);
 }
 
 /** Cost of `POST /api/v1/events`: one event, validated. */
