@@ -9,6 +9,7 @@ import {
   notFoundBody,
   players,
   singleEventCost,
+  usageResponse,
 } from '@tierlimit/example-shared';
 import { jsonErrors, rateLimit } from '@tierlimit/express';
 import express from 'express';
@@ -55,6 +56,13 @@ export function createApp(options: DemoOptions = {}, framework: typeof express =
 
   app.get('/api/v1/events/stats', rateLimit(limiter), (req, res) => {
     res.json(eventLog.stats(apiKeyOf(req.headers)));
+  });
+
+  // The per-IP limit only: reading usage costs none of the quota it reports.
+  app.get('/api/v1/usage', rateLimit(limiter, { policy: false }), (req, res) => {
+    void usageResponse(limiter, req.headers).then((answer) => {
+      res.status(answer.status).set(answer.headers).json(answer.body);
+    });
   });
 
   app.use((_req, res) => {

@@ -9,6 +9,7 @@ import {
   notFoundBody,
   players,
   singleEventCost,
+  usageResponse,
 } from '@tierlimit/example-shared';
 import { fastifyRateLimit } from '@tierlimit/fastify';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -27,7 +28,8 @@ export async function createApp(
   });
 
   // Every route is limited by the `api` policy unless its config says otherwise.
-  await app.register(fastifyRateLimit, { limiter: demoLimiter(options), jsonErrors: true });
+  const limiter = demoLimiter(options);
+  await app.register(fastifyRateLimit, { limiter, jsonErrors: true });
 
   const eventLog = new EventLog();
   const accept = async (request: FastifyRequest, reply: FastifyReply) =>
@@ -51,6 +53,12 @@ export async function createApp(
   );
 
   app.get('/api/v1/events/stats', async (request) => eventLog.stats(apiKeyOf(request.headers)));
+
+  // The per-IP limit only: reading usage costs none of the quota it reports.
+  app.get('/api/v1/usage', { config: { rateLimit: { policy: false } } }, async (request, reply) => {
+    const answer = await usageResponse(limiter, request.headers);
+    return reply.code(answer.status).headers(answer.headers).send(answer.body);
+  });
 
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(notFoundBody));
   return app;

@@ -11,6 +11,7 @@ import {
   notFoundBody,
   players,
   singleEventCost,
+  usageResponse,
 } from '@tierlimit/example-shared';
 import { jsonErrors, rateLimit } from '@tierlimit/koa';
 import Koa from 'koa';
@@ -60,6 +61,14 @@ export function createApp(options: DemoOptions = {}, framework: typeof Koa = Koa
 
   router.get('/api/v1/events/stats', rateLimit(limiter), (ctx) => {
     ctx.body = eventLog.stats(apiKeyOf(ctx.headers));
+  });
+
+  // The per-IP limit only: reading usage costs none of the quota it reports.
+  router.get('/api/v1/usage', rateLimit(limiter, { policy: false }), async (ctx) => {
+    const answer = await usageResponse(limiter, ctx.headers);
+    ctx.status = answer.status;
+    ctx.set(answer.headers);
+    ctx.body = answer.body;
   });
 
   app.use(jsonErrors());

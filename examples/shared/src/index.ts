@@ -1,8 +1,8 @@
 /**
  * What the three demo APIs share, so they behave identically: the demo keys and their
- * tiers, event validation (done in the route's cost function so bad input is rejected
- * before anything is charged), the players fixture, and the server settings read from
- * the environment.
+ * tiers, the usage page (usage.ts), event validation (done in the route's cost function
+ * so bad input is rejected before anything is charged), the players fixture, and the
+ * server settings read from the environment.
  */
 
 import type { Server } from 'node:http';
@@ -10,18 +10,42 @@ import type { AddressInfo } from 'node:net';
 import {
   batchSize,
   createRateLimiter,
+  defaultTiers,
   type RateLimiter,
   type RateLimiterOptions,
   RequestError,
+  type TierMap,
   type TierResolver,
 } from '@tierlimit/core';
 import { redisStore } from '@tierlimit/redis';
 import { attachDemoWebSockets } from './websocket.js';
 
+export { apiKeyOf } from './api-key.js';
 export { EventLog, type EventStats } from './event-log.js';
+export { type DemoResponse, usageResponse } from './usage.js';
 export { attachDemoWebSockets, type DemoWebSockets, webSocketPath } from './websocket.js';
 
-/** Demo API keys and their tiers. demo-enterprise shows per-customer limits. */
+/**
+ * The demos' tiers: the preset (SPEC section 1), plus `metered`, a plan of several limits
+ * the way SaaS APIs sell them (issue 14): 10 requests a second, 300 a minute (a sliding
+ * window: no burst of twice that across a minute's boundary), 100,000 a calendar month
+ * (UTC), at most 5 at once. `GET /api/v1/usage` with `demo-metered` shows all four.
+ */
+export const demoTiers = {
+  ...defaultTiers,
+  metered: {
+    api: [
+      { limit: 10, windowMs: 1_000 },
+      { limit: 300, windowMs: 60_000, algorithm: 'sliding-window' },
+      { limit: 100_000, per: 'month' },
+      { concurrency: 5 },
+    ],
+    events: { limit: 1_000, windowMs: 60_000, burst: 100 },
+    websocket: { connections: 20 },
+  },
+} as const satisfies TierMap;
+
+/** Demo API keys and their tiers. demo-enterprise shows per-customer limits, demo-metered a plan of several limits. */
 export const resolveDemoTier: TierResolver = async (apiKey) => {
   switch (apiKey) {
     case 'demo-free':
@@ -36,14 +60,16 @@ export const resolveDemoTier: TierResolver = async (apiKey) => {
         id: 'acme-corp',
         limits: { api: { limit: 5_000 }, events: { limit: 50_000, burst: 5_000 } },
       };
+    case 'demo-metered':
+      return 'metered';
     default:
       return null;
   }
 };
 
-/** Limiter options of the demos: the default tiers and IP limit, the demo keys, plus any test overrides. */
+/** Limiter options of the demos: the demo tiers, the default IP limit, the demo keys, plus any test overrides. */
 export function demoLimiterOptions(overrides: RateLimiterOptions = {}): RateLimiterOptions {
-  return { resolveTier: resolveDemoTier, ...overrides };
+  return { tiers: demoTiers, resolveTier: resolveDemoTier, ...overrides };
 }
 
 /**
@@ -72,11 +98,6 @@ function validateEvent(event: unknown, where: string): void {
 /** The events of a request whose cost function already validated the body. */
 export function eventsOf(body: unknown): readonly unknown[] {
   return Array.isArray((body as { events?: unknown }).events) ? (body as { events: unknown[] }).events : [body];
-}
-
-/** The API key of a request the limiter admitted (so it is present and well-formed). */
-export function apiKeyOf(headers: Readonly<Record<string, string | readonly string[] | undefined>>): string {
-  return String(headers['x-api-key']);
 }
 
 /** Cost of `POST /api/v1/events`: one event, validated. */
